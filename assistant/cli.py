@@ -1,0 +1,54 @@
+"""The ``musicbert`` command: parse arguments, hand over to a command module, print.
+
+Each subcommand lives in ``assistant/commands/<name>.py`` with two functions:
+``register(subparsers)`` adds its parser, and the ``func`` it sets does the work
+by calling library code. Command modules import heavy libraries (torch, faiss)
+inside their functions so that ``musicbert --help`` and the chat start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from musicbert.errors import MusicBertError
+
+#: Modules under ``assistant.commands``; each registers one or more subcommands.
+COMMAND_MODULES: list[str] = []
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="musicbert",
+        description="A local, offline conversational assistant over your music library.",
+    )
+    parser.add_argument(
+        "--db",
+        metavar="URL",
+        help="SQLAlchemy database URL (default: $MUSICBERT_DB or SQLite in $MUSICBERT_HOME)",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"assistant.commands.{name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 1
+    try:
+        return int(args.func(args) or 0)
+    except MusicBertError as exc:
+        print(f"musicbert: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""The catalog's tables as a typed SQLAlchemy 2.0 ORM.
+
+One row per thing a person names (artist, album, track, playlist) plus what we
+learn about tracks (tags, audio features, embeddings) and what happens to them
+(play history). Works unchanged on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+#: Bump together with a migration in ``catalog.migrations``.
+SCHEMA_VERSION = 1
+
+TAG_KINDS = ("genre", "mood", "instrument", "other")
+TAG_ORIGINS = ("file", "user", "model")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Meta(Base):
+    """Key/value facts about the database itself (schema version, index model id)."""
+
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Artist(Base):
+    __tablename__ = "artists"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(512), unique=True)
+
+    tracks: Mapped[list[Track]] = relationship(back_populates="artist")
+    albums: Mapped[list[Album]] = relationship(back_populates="artist")
+
+
+class Album(Base):
+    __tablename__ = "albums"
+    __table_args__ = (UniqueConstraint("title", "artist_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(512))
+    artist_id: Mapped[int | None] = mapped_column(ForeignKey("artists.id", ondelete="SET NULL"))
+    year: Mapped[int | None]
+
+    artist: Mapped[Artist | None] = relationship(back_populates="albums")
+    tracks: Mapped[list[Track]] = relationship(back_populates="album")
+
+
+class Track(Base):
+    __tablename__ = "tracks"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    path: Mapped[str] = mapped_column(Text, unique=True)
+    content_hash: Mapped[str] = mapped_column(String(64), index=True)
+    file_size: Mapped[int] = mapped_column(Integer, default=0)
+    title: Mapped[str] = mapped_column(String(512))
+    artist_id: Mapped[int | None] = mapped_column(
+        ForeignKey("artists.id", ondelete="SET NULL"), index=True
+    )
+    album_id: Mapped[int | None] = mapped_column(
+        ForeignKey("albums.id", ondelete="SET NULL"), index=True
+    )
+    composer: Mapped[str | None] = mapped_column(String(512))
+    track_number: Mapped[int | None]
+    duration: Mapped[float] = mapped_column(Float, default=0.0)
+    sample_rate: Mapped[int] = mapped_column(Integer, default=0)
+    channels: Mapped[int] = mapped_column(Integer, default=0)
+    year: Mapped[int | None]
+    licence: Mapped[str | None] = mapped_column(String(256))
+    source: Mapped[str | None] = mapped_column(Text)
+    attribution: Mapped[str | None] = mapped_column(Text)
+    #: music21 corpus path for pieces rendered from a score (answers score questions).
+    score_ref: Mapped[str | None] = mapped_column(Text)
+    added_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    artist: Mapped[Artist | None] = relationship(back_populates="tracks")
+    album: Mapped[Album | None] = relationship(back_populates="tracks")
+    tags: Mapped[list[Tag]] = relationship(
+        back_populates="track", cascade="all, delete-orphan", passive_deletes=True
+    )
+    features: Mapped[AudioFeatures | None] = relationship(
+        back_populates="track", cascade="all, delete-orphan", passive_deletes=True
+    )
+    embeddings: Mapped[list[Embedding]] = relationship(
+        back_populates="track", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Tag(Base):
+    """A label on a track: from the file, from the user, or from a model with a confidence."""
+
+    __tablename__ = "tags"
+    __table_args__ = (
+        UniqueConstraint("track_id", "name", "origin"),
+        Index("ix_tags_name", "name"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    track_id: Mapped[int] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(256))
+    kind: Mapped[str] = mapped_column(String(16), default="other")  # one of TAG_KINDS
+    origin: Mapped[str] = mapped_column(String(16), default="file")  # one of TAG_ORIGINS
+    confidence: Mapped[float] = mapped_column(Float, default=1.0)
+
+    track: Mapped[Track] = relationship(back_populates="tags")
+
+
+class AudioFeatures(Base):
+    """What the ingest analysis measured; ``*_method`` names the algorithm used."""
+
+    __tablename__ = "audio_features"
+    track_id: Mapped[int] = mapped_column(
+        ForeignKey("tracks.id", ondelete="CASCADE"), primary_key=True
+    )
+    tempo: Mapped[float | None]  # beats per minute
+    tempo_method: Mapped[str | None] = mapped_column(String(128))
+    key: Mapped[str | None] = mapped_column(String(4))  # tonic, e.g. "F#"
+    mode: Mapped[str | None] = mapped_column(String(8))  # "major" / "minor"
+    key_confidence: Mapped[float | None]
+    key_method: Mapped[str | None] = mapped_column(String(128))
+    loudness_db: Mapped[float | None]  # RMS level in dBFS
+    peak_db: Mapped[float | None]  # sample peak in dBFS
+    silent: Mapped[bool] = mapped_column(default=False)
+    analysed_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    track: Mapped[Track] = relationship(back_populates="features")
+
+
+class Embedding(Base):
+    """A track's vector in some model's space; the model id says which."""
+
+    __tablename__ = "embeddings"
+    __table_args__ = (UniqueConstraint("track_id", "model_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    track_id: Mapped[int] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"), index=True)
+    model_id: Mapped[str] = mapped_column(String(128), index=True)
+    dim: Mapped[int]
+    vector: Mapped[bytes] = mapped_column(LargeBinary)  # float32, little-endian
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    track: Mapped[Track] = relationship(back_populates="embeddings")
+
+
+class Playlist(Base):
+    __tablename__ = "playlists"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(256), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    items: Mapped[list[PlaylistItem]] = relationship(
+        back_populates="playlist",
+        cascade="all, delete-orphan",
+        order_by="PlaylistItem.position",
+        passive_deletes=True,
+    )
+
+
+class PlaylistItem(Base):
+    __tablename__ = "playlist_items"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    playlist_id: Mapped[int] = mapped_column(
+        ForeignKey("playlists.id", ondelete="CASCADE"), index=True
+    )
+    track_id: Mapped[int] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int]
+
+    playlist: Mapped[Playlist] = relationship(back_populates="items")
+    track: Mapped[Track] = relationship()
+
+
+class PlayHistory(Base):
+    __tablename__ = "play_history"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    track_id: Mapped[int] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"), index=True)
+    played_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    source: Mapped[str | None] = mapped_column(String(64))  # "chat", "voice", "cli"
+
+    track: Mapped[Track] = relationship()
