@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import pkgutil
 import sys
+
+import assistant.commands
 
 from musicbert.errors import MusicBertError
 
-#: Modules under ``assistant.commands``; each registers one or more subcommands.
-COMMAND_MODULES: list[str] = []
+
+def command_modules() -> list[str]:
+    """Every module in ``assistant.commands``; each registers one or more subcommands."""
+    return sorted(m.name for m in pkgutil.iter_modules(assistant.commands.__path__))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="SQLAlchemy database URL (default: $MUSICBERT_DB or SQLite in $MUSICBERT_HOME)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    for name in command_modules():
         importlib.import_module(f"assistant.commands.{name}").register(sub)
     return parser
 

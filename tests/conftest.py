@@ -1,0 +1,39 @@
+"""Fixtures every test module may use.
+
+Each test runs with its own ``MUSICBERT_HOME`` so nothing touches a real
+library. ``shared_dir`` is ``../shared`` when present; tests that need it skip
+with a reason when it is absent.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from musicbert.paths import shared_dir as _shared_dir
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path_factory, monkeypatch) -> Path:
+    home = tmp_path_factory.mktemp("musicbert_home")
+    monkeypatch.setenv("MUSICBERT_HOME", str(home))
+    monkeypatch.delenv("MUSICBERT_DB", raising=False)
+    return home
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    path = _shared_dir()
+    if path is None:
+        pytest.skip("../shared is not present beside the project (development material)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def recordings(shared_dir) -> list[Path]:
+    """The real recordings in ../shared/data/recordings."""
+    files = sorted((shared_dir / "data" / "recordings").glob("*.ogg"))
+    if not files:
+        pytest.skip("no recordings in ../shared/data/recordings")
+    return files
