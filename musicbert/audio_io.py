@@ -7,6 +7,7 @@ sits whole in memory; ``load`` is the convenience for short clips.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,10 +53,12 @@ def probe(path: str | Path) -> AudioInfo:
         size = path.stat().st_size
     except OSError as exc:
         raise AudioError(f"{path.name}: cannot read file ({exc.strerror})") from exc
+    if not path.is_file():
+        raise AudioError(f"{path.name}: not a regular file")
     if size == 0:
         raise AudioError(f"{path.name}: empty file (0 bytes)")
     try:
-        info = sf.info(str(path))
+        info = sf.info(os.fsencode(path))
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
         raise AudioError(f"{path.name}: not decodable audio ({_short(exc)})") from exc
     if info.samplerate <= 0 or info.channels <= 0:
@@ -105,7 +108,7 @@ def stream(
     )
     produced = False
     try:
-        with sf.SoundFile(str(info.path)) as handle:
+        with sf.SoundFile(os.fsencode(info.path)) as handle:
             while True:
                 block = handle.read(block_frames, dtype="float32", always_2d=True)
                 last = len(block) < block_frames
