@@ -13,6 +13,9 @@ import pytest
 
 from musicbert.paths import shared_dir as _shared_dir
 
+#: Shared fixtures in their own modules (``pg_server``, ``pg_url``: a real PostgreSQL).
+pytest_plugins = ("tests.pg_server",)
+
 
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path_factory, monkeypatch) -> Path:

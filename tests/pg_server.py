@@ -1,0 +1,172 @@
+"""A real, throw-away PostgreSQL 15 server for the tests.
+
+The server is created with ``initdb`` and started with ``pg_ctl`` in a private
+temporary directory, listening only on a Unix socket there (no TCP port, so
+parallel test runs never collide), and removed when the test session ends.
+PostgreSQL refuses to run as root, so as root the binaries run as the
+``postgres`` user. Tests skip only when the binaries are absent.
+
+Use it from any test module with ``from tests.pg_server import pg_url`` (the
+package's conftest also registers this module as a plugin). ``pg_url`` is a
+fresh, empty database per test; ``pg_server`` is the session-wide server.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+#: Debian's location; override with MUSICBERT_PG_BIN for another install.
+PG_BIN = Path(os.environ.get("MUSICBERT_PG_BIN", "/usr/lib/postgresql/15/bin"))
+PG_USER = "postgres"
+
+
+@dataclass
+class PgServer:
+    """A running server: its socket directory and how to reach a database on it."""
+
+    root: Path
+    socket_dir: Path
+    run_as: str | None
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql+psycopg2://{PG_USER}@/{database}?host={self.socket_dir}"
+
+    def sql(self, statement: str, database: str = "postgres") -> None:
+        """Run one statement outside a transaction (CREATE/DROP DATABASE need that)."""
+        import psycopg2
+
+        conn = psycopg2.connect(host=str(self.socket_dir), user=PG_USER, dbname=database)
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cursor:
+                cursor.execute(statement)
+        finally:
+            conn.close()
+
+    def create_database(self) -> str:
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        self.sql(f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'")
+        return name
+
+    def drop_database(self, name: str) -> None:
+        self.sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _command(run_as: str | None, *args: str) -> list[str]:
+    return ["runuser", "-u", run_as, "--", *args] if run_as else list(args)
+
+
+def _run(run_as: str | None, *args: str) -> None:
+    result = subprocess.run(_command(run_as, *args), capture_output=True, text=True, timeout=120)
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(args[:2])} failed ({result.returncode}): {result.stderr or result.stdout}"
+        )
+
+
+def start_server() -> PgServer:
+    """initdb + pg_ctl start in a new temporary directory; the caller must stop it."""
+    run_as = None
+    if os.geteuid() == 0:
+        try:
+            pw = pwd.getpwnam(PG_USER)
+        except KeyError as exc:
+            raise RuntimeError(
+                "running as root, and there is no 'postgres' user to run PostgreSQL as"
+            ) from exc
+        run_as = PG_USER
+    # Not pytest's tmp_path: that lives under a root-only directory the server cannot enter.
+    root = Path(tempfile.mkdtemp(prefix="musicbert-pg-"))
+    if run_as:
+        os.chown(root, pw.pw_uid, pw.pw_gid)
+    os.chmod(root, 0o700)
+    data = root / "data"
+    try:
+        _run(
+            run_as,
+            str(PG_BIN / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            PG_USER,
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C.UTF-8",
+            "--no-sync",
+        )
+        # Socket only, small memory, no fsync: a test server on a shared 2-core machine.
+        options = (
+            f"-k {root} -c listen_addresses='' -c shared_buffers=16MB "
+            "-c max_connections=40 -c fsync=off -c synchronous_commit=off "
+            "-c full_page_writes=off"
+        )
+        _run(
+            run_as,
+            str(PG_BIN / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(root / "server.log"),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
+    except BaseException:
+        log = root / "server.log"
+        detail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+        shutil.rmtree(root, ignore_errors=True)
+        if detail:
+            raise RuntimeError(f"PostgreSQL did not start:\n{detail}") from None
+        raise
+    return PgServer(root=root, socket_dir=root, run_as=run_as)
+
+
+def stop_server(server: PgServer) -> None:
+    try:
+        _run(
+            server.run_as,
+            str(PG_BIN / "pg_ctl"),
+            "-D",
+            str(server.root / "data"),
+            "-m",
+            "immediate",
+            "-w",
+            "stop",
+        )
+    finally:
+        shutil.rmtree(server.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """One PostgreSQL server for the whole test session, removed afterwards."""
+    if not (PG_BIN / "initdb").exists() or not (PG_BIN / "pg_ctl").exists():
+        pytest.skip(f"no PostgreSQL server binaries in {PG_BIN} (apt-get install postgresql)")
+    server = start_server()
+    try:
+        yield server
+    finally:
+        stop_server(server)
+
+
+@pytest.fixture
+def pg_url(pg_server: PgServer) -> Iterator[str]:
+    """The SQLAlchemy URL of a new, empty database, dropped after the test."""
+    name = pg_server.create_database()
+    try:
+        yield pg_server.url(name)
+    finally:
+        pg_server.drop_database(name)
