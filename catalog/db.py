@@ -1,8 +1,10 @@
 """Opening the catalog: one engine, one session factory, the right pragmas.
 
 SQLite (the default) lives in ``MUSICBERT_HOME/catalog.db`` with WAL journaling
-and foreign keys on; any SQLAlchemy URL (PostgreSQL included) can be given with
-``--db`` or ``MUSICBERT_DB``.
+(readers never block the writer, so the chat can read while ingest writes) and
+foreign keys on (SQLite ignores them otherwise, and deleted tracks would leave
+orphan tags). Any SQLAlchemy URL, PostgreSQL included, can be given with
+``--db`` or ``MUSICBERT_DB``. Opening also creates or upgrades the schema.
 """
 
 from __future__ import annotations
@@ -12,20 +14,32 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.models import Base
 from musicbert.errors import ConfigError
 from musicbert.paths import home_dir
 
+#: Seconds to wait for a database server before saying it cannot be reached.
+CONNECT_TIMEOUT_S = 10
+
 
 def default_url() -> str:
+    """``$MUSICBERT_DB`` when set, else ``catalog.db`` in the home directory."""
     env = os.environ.get("MUSICBERT_DB")
     if env:
         return env
     return f"sqlite:///{home_dir() / 'catalog.db'}"
+
+
+def safe_url(url: str) -> str:
+    """The URL with any password hidden, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -49,6 +63,11 @@ class Catalog:
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
 
+    @property
+    def display_url(self) -> str:
+        """The URL for messages, password hidden."""
+        return safe_url(self.url)
+
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A session that commits on success and rolls back on any error."""
@@ -63,23 +82,50 @@ class Catalog:
     def close(self) -> None:
         self.engine.dispose()
 
+    def __enter__(self) -> Catalog:
+        return self
 
-def open_catalog(url: str | None = None) -> Catalog:
-    """Connect, create or upgrade the schema, and return the handle."""
-    url = url or default_url()
+    def __exit__(self, *_exc) -> None:
+        self.close()
+
+
+def _engine(url: str) -> Engine:
     try:
-        engine = create_engine(url, future=True)
-    except (ArgumentError, ImportError) as exc:
-        raise ConfigError(f"cannot use database URL {url!r}: {exc}") from exc
+        parsed = make_url(url)
+        connect_args: dict = {}
+        if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() == "psycopg2":
+            connect_args["connect_timeout"] = CONNECT_TIMEOUT_S
+        engine = create_engine(parsed, connect_args=connect_args)
+    except (ArgumentError, ImportError, ValueError, TypeError) as exc:
+        raise ConfigError(
+            f"cannot use database URL {safe_url(url)!r} ({exc}); expected e.g. "
+            "sqlite:////path/catalog.db or postgresql+psycopg2://user@host/dbname"
+        ) from exc
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def open_catalog(url: str | None = None) -> Catalog:
+    """Connect, create or upgrade the schema, and return the handle.
+
+    Raises ConfigError for a URL that cannot be used, a server that cannot be
+    reached, a file that is not a database, or a schema newer than this code.
+    """
+    url = url or default_url()
+    engine = _engine(url)
     try:
         from catalog.migrations import upgrade
 
         upgrade(engine)
-    except OperationalError as exc:
-        raise ConfigError(f"cannot open database {url!r}: {exc.orig}") from exc
+    except DBAPIError as exc:
+        engine.dispose()
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise ConfigError(f"cannot open the catalog at {safe_url(url)}: {reason}") from exc
+    except BaseException:
+        engine.dispose()
+        raise
     return Catalog(url, engine, sessionmaker(engine, expire_on_commit=False))
 
 
-__all__ = ["Base", "Catalog", "default_url", "open_catalog"]
+__all__ = ["Base", "Catalog", "default_url", "open_catalog", "safe_url"]

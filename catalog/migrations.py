@@ -1,26 +1,153 @@
 """Schema versioning: create a fresh database or upgrade an older one in place.
 
-The version lives in the ``meta`` table. Each entry of ``MIGRATIONS`` upgrades
-from version N-1 to N inside one transaction.
+The version lives in the ``meta`` table (key ``schema_version``). A new
+database gets the current schema from the ORM in one go; an older one runs
+each step of ``MIGRATIONS`` from its version up, all in ONE transaction, so a
+failure leaves the database exactly as it was. SQLite runs it under
+``BEGIN IMMEDIATE`` (its DDL is transactional, but the Python driver would
+otherwise run DDL outside any transaction); PostgreSQL takes an advisory lock
+so two programs opening an old database at once upgrade it once.
+
+Migrations are written against the tables as they were at their version, not
+against today's ORM classes, so that later changes to the models cannot alter
+what an old step does.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Connection, Engine, inspect, select
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    func,
+    inspect,
+    select,
+    text,
+)
 
 from catalog.models import SCHEMA_VERSION, Base, Meta
+from catalog.names import name_key
+from musicbert.errors import ConfigError
+
+#: Any number, the same for every program: the PostgreSQL advisory lock of upgrades.
+_PG_UPGRADE_LOCK = 0x6D75_7369_6362
+
+
+def _add_name_keys(conn: Connection) -> None:
+    """Version 2: name keys, an index on tags.kind, one artist-less album per title."""
+    md = MetaData()
+    artists = Table(
+        "artists",
+        md,
+        Column("id", Integer, primary_key=True),
+        Column("name", String(512)),
+        Column("name_key", String(512)),
+    )
+    albums = Table(
+        "albums",
+        md,
+        Column("id", Integer, primary_key=True),
+        Column("title", String(512)),
+        Column("artist_id", Integer),
+        Column("year", Integer),
+        Column("title_key", String(512)),
+    )
+    tracks = Table(
+        "tracks",
+        md,
+        Column("id", Integer, primary_key=True),
+        Column("title", String(512)),
+        Column("album_id", Integer),
+        Column("title_key", String(512)),
+    )
+    tags = Table("tags", md, Column("id", Integer, primary_key=True), Column("kind", String(16)))
+
+    key_type = String(512).compile(dialect=conn.dialect)
+    for table, source, key in (
+        (artists, "name", "name_key"),
+        (albums, "title", "title_key"),
+        (tracks, "title", "title_key"),
+    ):
+        conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {key} {key_type}"))
+        rows = conn.execute(select(table.c.id, table.c[source])).all()
+        if rows:
+            conn.execute(
+                table.update()
+                .where(table.c.id == bindparam("row_id"))
+                .values({key: bindparam("new_key")}),
+                [{"row_id": row_id, "new_key": name_key(value)} for row_id, value in rows],
+            )
+
+    # Before the unique index can exist, merge artist-less albums that share a title
+    # into the oldest one; their tracks move with them.
+    duplicated = conn.execute(
+        select(albums.c.title, func.min(albums.c.id))
+        .where(albums.c.artist_id.is_(None))
+        .group_by(albums.c.title)
+        .having(func.count() > 1)
+    ).all()
+    for title, keep in duplicated:
+        others = [
+            row_id
+            for (row_id,) in conn.execute(
+                select(albums.c.id).where(
+                    albums.c.artist_id.is_(None), albums.c.title == title, albums.c.id != keep
+                )
+            )
+        ]
+        year = conn.execute(
+            select(func.min(albums.c.year)).where(albums.c.id.in_([keep, *others]))
+        ).scalar()
+        conn.execute(tracks.update().where(tracks.c.album_id.in_(others)).values(album_id=keep))
+        conn.execute(albums.delete().where(albums.c.id.in_(others)))
+        conn.execute(albums.update().where(albums.c.id == keep).values(year=year))
+
+    for index in (
+        Index("ix_artists_name_key", artists.c.name_key),
+        Index("ix_albums_title_key", albums.c.title_key),
+        Index("ix_tracks_title_key", tracks.c.title_key),
+        Index("ix_tags_kind", tags.c.kind),
+        Index(
+            "uq_albums_title_no_artist",
+            albums.c.title,
+            unique=True,
+            sqlite_where=text("artist_id IS NULL"),
+            postgresql_where=text("artist_id IS NULL"),
+        ),
+    ):
+        index.create(conn)
+
 
 #: version -> function upgrading a database from version-1 to version.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _add_name_keys}
+
+#: The tables of a catalog; finding some of them without a version means "not ours".
+_OUR_TABLES = frozenset(Base.metadata.tables)
 
 
 def current_version(conn: Connection) -> int:
-    if not inspect(conn).has_table("meta"):
+    """The stored schema version; 0 for an empty database."""
+    names = set(inspect(conn).get_table_names())
+    if "meta" not in names:
+        if names & _OUR_TABLES:
+            raise ConfigError(
+                "this database has tables named like a catalog's but no schema version; "
+                "it was not made by musicbert (use another --db)"
+            )
         return 0
     row = conn.execute(select(Meta.value).where(Meta.key == "schema_version")).scalar()
-    return int(row) if row is not None else 0
+    try:
+        return int(row) if row is not None else 0
+    except ValueError:
+        raise ConfigError(f"the catalog's schema version {row!r} is not a number") from None
 
 
 def _set_version(conn: Connection, version: int) -> None:
@@ -33,10 +160,32 @@ def _set_version(conn: Connection, version: int) -> None:
         conn.execute(table.insert().values(key="schema_version", value=str(version)))
 
 
+def _check_not_newer(found: int) -> None:
+    if found > SCHEMA_VERSION:
+        raise ConfigError(
+            f"the catalog has schema version {found}, newer than this program's "
+            f"{SCHEMA_VERSION}: upgrade musicbert, or use another database with --db"
+        )
+
+
 def upgrade(engine: Engine) -> int:
-    """Bring the schema to ``SCHEMA_VERSION``; return the version found before."""
-    with engine.begin() as conn:
+    """Bring the schema to ``SCHEMA_VERSION``; return the version found before.
+
+    A database already at the current version is only read, so opening the
+    catalog never waits for a long ingest batch holding the write lock.
+    """
+    with engine.connect() as conn:
         found = current_version(conn)
+    _check_not_newer(found)
+    if found == SCHEMA_VERSION:
+        return found
+    with engine.begin() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        elif engine.dialect.name == "postgresql":
+            conn.execute(select(func.pg_advisory_xact_lock(_PG_UPGRADE_LOCK)))
+        found = current_version(conn)  # again, now that no one else can be upgrading
+        _check_not_newer(found)
         if found == 0:
             Base.metadata.create_all(conn)
         else:

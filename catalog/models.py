@@ -3,6 +3,13 @@
 One row per thing a person names (artist, album, track, playlist) plus what we
 learn about tracks (tags, audio features, embeddings) and what happens to them
 (play history). Works unchanged on SQLite and PostgreSQL.
+
+Schema history (each step is a migration in ``catalog.migrations``):
+
+1. The first schema.
+2. Name keys (``artists.name_key``, ``albums.title_key``, ``tracks.title_key``,
+   see ``catalog.names``) so that "beyonce" finds "Beyoncé" through an index;
+   an index on ``tags.kind``; at most one artist-less album per title.
 """
 
 from __future__ import annotations
@@ -19,11 +26,15 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.engine.default import DefaultExecutionContext
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
+
+from catalog.names import name_key
 
 #: Bump together with a migration in ``catalog.migrations``.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 TAG_KINDS = ("genre", "mood", "instrument", "other")
 TAG_ORIGINS = ("file", "user", "model")
@@ -31,6 +42,15 @@ TAG_ORIGINS = ("file", "user", "model")
 
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _key_of(column: str):
+    """Column default computing a name key for Core inserts that bypass the ORM validators."""
+
+    def default(context: DefaultExecutionContext) -> str | None:
+        return name_key(context.get_current_parameters().get(column))
+
+    return default
 
 
 class Base(DeclarativeBase):
@@ -49,21 +69,44 @@ class Artist(Base):
     __tablename__ = "artists"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(512), unique=True)
+    #: ``catalog.names.name_key(name)``, kept in step by the validator below.
+    name_key: Mapped[str | None] = mapped_column(String(512), index=True, default=_key_of("name"))
 
     tracks: Mapped[list[Track]] = relationship(back_populates="artist")
     albums: Mapped[list[Album]] = relationship(back_populates="artist")
 
+    @validates("name")
+    def _keep_key(self, _attr: str, value: str) -> str:
+        self.name_key = name_key(value)
+        return value
+
 
 class Album(Base):
     __tablename__ = "albums"
-    __table_args__ = (UniqueConstraint("title", "artist_id"),)
+    __table_args__ = (
+        UniqueConstraint("title", "artist_id"),
+        # NULLs are distinct in a unique constraint, so artist-less albums need their own.
+        Index(
+            "uq_albums_title_no_artist",
+            "title",
+            unique=True,
+            sqlite_where=text("artist_id IS NULL"),
+            postgresql_where=text("artist_id IS NULL"),
+        ),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(512))
     artist_id: Mapped[int | None] = mapped_column(ForeignKey("artists.id", ondelete="SET NULL"))
     year: Mapped[int | None]
+    title_key: Mapped[str | None] = mapped_column(String(512), index=True, default=_key_of("title"))
 
     artist: Mapped[Artist | None] = relationship(back_populates="albums")
     tracks: Mapped[list[Track]] = relationship(back_populates="album")
+
+    @validates("title")
+    def _keep_key(self, _attr: str, value: str) -> str:
+        self.title_key = name_key(value)
+        return value
 
 
 class Track(Base):
@@ -92,6 +135,7 @@ class Track(Base):
     score_ref: Mapped[str | None] = mapped_column(Text)
     added_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    title_key: Mapped[str | None] = mapped_column(String(512), index=True, default=_key_of("title"))
 
     artist: Mapped[Artist | None] = relationship(back_populates="tracks")
     album: Mapped[Album | None] = relationship(back_populates="tracks")
@@ -105,6 +149,11 @@ class Track(Base):
         back_populates="track", cascade="all, delete-orphan", passive_deletes=True
     )
 
+    @validates("title")
+    def _keep_key(self, _attr: str, value: str) -> str:
+        self.title_key = name_key(value)
+        return value
+
 
 class Tag(Base):
     """A label on a track: from the file, from the user, or from a model with a confidence."""
@@ -113,6 +162,7 @@ class Tag(Base):
     __table_args__ = (
         UniqueConstraint("track_id", "name", "origin"),
         Index("ix_tags_name", "name"),
+        Index("ix_tags_kind", "kind"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     track_id: Mapped[int] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"), index=True)
