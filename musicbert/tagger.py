@@ -1,0 +1,170 @@
+"""Track-level tags from musicnn: 50 MSD + 50 MTT probabilities, patch-averaged.
+
+musicnn scores each 3 s patch; a track's tag probability is the mean over its
+patches (as musicnn's own tagger reports it). The catalog stores tags with a
+kind (genre, mood, instrument, other), so every one of the 100 names is
+classified here, by hand:
+
+* genre: styles and scenes ("rock", "hip-hop", "new age", "chillout",
+  "indian", "choral");
+* mood: affect and character ("mellow", "sad", "party", "sexy", "catchy",
+  "weird", "soft");
+* instrument: what is heard playing, the voice included ("guitar", "strings",
+  "female vocalists", "male voice", "choir", "acoustic", "synth");
+* other: eras ("80s", "oldies"), tempo and loudness ("fast", "slow", "loud",
+  "quiet"), rhythm ("beat", "beats") and absence of voice ("instrumental",
+  "no vocals", "solo").
+
+Both models name the same idea differently ("female vocalist", "woman",
+"female voice"); ``canonical_tag`` folds those spellings into one name so that
+merged tags keep the strongest score once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+
+from musicbert.errors import AudioError
+from musicbert.logmel import N_MELS, PATCH_FRAMES
+from musicbert.musicnn import MODEL_NAMES, TAGS, Musicnn, load_musicnn
+
+TagKind = Literal["genre", "mood", "instrument", "other"]
+
+_KINDS: dict[str, tuple[str, ...]] = {
+    "genre": (
+        "rock", "pop", "alternative", "indie", "electronic", "dance", "alternative rock",
+        "jazz", "metal", "chillout", "classic rock", "soul", "indie rock", "electronica",
+        "folk", "punk", "blues", "hard rock", "ambient", "experimental", "hip-hop",
+        "country", "easy listening", "funk", "electro", "heavy metal", "progressive rock",
+        "rnb", "indie pop", "house", "classical", "classic", "techno", "indian", "opera",
+        "new age", "choral",
+    ),
+    "mood": (
+        "beautiful", "mellow", "chill", "party", "sexy", "catchy", "sad", "happy", "soft",
+        "weird",
+    ),
+    "instrument": (
+        "female vocalists", "female vocalist", "male vocalists", "guitar", "acoustic",
+        "strings", "drums", "piano", "violin", "vocal", "vocals", "synth", "female", "male",
+        "singing", "harpsichord", "flute", "woman", "male vocal", "sitar", "man", "choir",
+        "voice", "male voice", "female vocal", "harp", "cello", "female voice",
+        "female vocals", "male vocals",
+    ),
+    "other": (
+        "00s", "80s", "90s", "70s", "60s", "oldies", "instrumental", "slow", "fast", "beat",
+        "beats", "no vocals", "no vocal", "no voice", "loud", "quiet", "solo",
+    ),
+}  # fmt: skip
+_KIND_OF: dict[str, TagKind] = {
+    name: kind  # type: ignore[misc]
+    for kind, names in _KINDS.items()
+    for name in names
+}
+
+# Spellings of one idea across the two models -> the name we store.
+_CANONICAL: dict[str, str] = {
+    "female vocalists": "female vocals",
+    "female vocalist": "female vocals",
+    "female vocal": "female vocals",
+    "female voice": "female vocals",
+    "female": "female vocals",
+    "woman": "female vocals",
+    "male vocalists": "male vocals",
+    "male vocal": "male vocals",
+    "male voice": "male vocals",
+    "male": "male vocals",
+    "man": "male vocals",
+    "vocal": "vocals",
+    "voice": "vocals",
+    "singing": "vocals",
+    "no vocal": "no vocals",
+    "no voice": "no vocals",
+    "beats": "beat",
+    "classic": "classical",
+    "chillout": "chill",
+    "electronica": "electronic",
+}
+
+
+def canonical_tag(name: str) -> str:
+    """Lower-case name with the models' synonymous spellings folded together."""
+    key = " ".join(name.strip().lower().split())
+    return _CANONICAL.get(key, key)
+
+
+def tag_kind(tag_name: str) -> TagKind:
+    """ "genre", "mood", "instrument" or "other" for a musicnn tag (any spelling/case)."""
+    key = " ".join(tag_name.strip().lower().split())
+    return _KIND_OF.get(key) or _KIND_OF.get(canonical_tag(key), "other")
+
+
+@dataclass(frozen=True)
+class ModelTag:
+    """One tag a model gives a track, with its patch-averaged probability."""
+
+    name: str
+    kind: TagKind
+    confidence: float
+    source: str
+
+
+class Tagger:
+    """MSD_musicnn and MTT_musicnn side by side; loads the weights once."""
+
+    def __init__(
+        self,
+        models: Iterable[str] = MODEL_NAMES,
+        device: str | torch.device = "cpu",
+        batch_size: int = 64,
+    ) -> None:
+        self.device = torch.device(device)
+        self.batch_size = max(1, int(batch_size))
+        self.models: dict[str, Musicnn] = {name: load_musicnn(name, self.device) for name in models}
+
+    @torch.inference_mode()
+    def tag_patches(self, patches: torch.Tensor | np.ndarray) -> dict[str, np.ndarray]:
+        """(P, 187, 96) log-mel patches -> {model name: (50,) mean tag probability}."""
+        x = torch.as_tensor(
+            np.asarray(patches) if not isinstance(patches, torch.Tensor) else patches
+        )
+        if x.ndim != 3 or x.shape[1:] != (PATCH_FRAMES, N_MELS) or x.shape[0] == 0:
+            raise AudioError(
+                f"tagger expects log-mel patches shaped (P, {PATCH_FRAMES}, {N_MELS}) "
+                f"with P >= 1, got {tuple(x.shape)}"
+            )
+        x = x.to(self.device, torch.float32)
+        out: dict[str, np.ndarray] = {}
+        for name, model in self.models.items():
+            total = torch.zeros(len(TAGS[name]), dtype=torch.float64, device=self.device)
+            for start in range(0, x.shape[0], self.batch_size):
+                probs = model(x[start : start + self.batch_size]).tag_probs
+                total += probs.to(torch.float64).sum(dim=0)
+            out[name] = (total / x.shape[0]).to(torch.float32).cpu().numpy()
+        return out
+
+    @staticmethod
+    def tags(
+        probs: dict[str, np.ndarray], min_confidence: float = 0.0, top_k: int | None = None
+    ) -> list[ModelTag]:
+        """Merge the models' scores into named tags, strongest first.
+
+        Synonyms (see ``canonical_tag``) keep their highest score and the model
+        that gave it; ``top_k`` and ``min_confidence`` trim the list.
+        """
+        best: dict[str, ModelTag] = {}
+        for source, values in probs.items():
+            names = TAGS[source]
+            if len(values) != len(names):
+                raise ValueError(f"{source}: expected {len(names)} scores, got {len(values)}")
+            for raw, value in zip(names, values, strict=True):
+                name = canonical_tag(raw)
+                if name not in best or value > best[name].confidence:
+                    best[name] = ModelTag(name, tag_kind(name), float(value), source)
+        ranked = sorted(best.values(), key=lambda t: (-t.confidence, t.name))
+        ranked = [t for t in ranked if t.confidence >= min_confidence]
+        return ranked if top_k is None else ranked[:top_k]
