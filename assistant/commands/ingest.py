@@ -1,0 +1,60 @@
+"""``musicbert ingest PATH...``: add or refresh audio files in the catalog."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "ingest",
+        help="scan folders/files, analyse new or changed audio, update the catalog",
+        description="Recursively scan PATHs; unchanged files are skipped by content hash, "
+        "moved files keep their track, changed files are re-analysed. Safe to interrupt.",
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders")
+    parser.add_argument("--no-embed", action="store_true", help="skip the MusicBERT embedding")
+    parser.add_argument("--checkpoint", help="MusicBERT checkpoint (default: the packaged one)")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="analysis processes (default: cores)"
+    )
+    parser.add_argument("--batch-size", type=int, default=16, help="tracks per transaction")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.set_defaults(func=run)
+
+
+def load_embedder(checkpoint: str | None):
+    """The MusicBERT embedder, or None (with a note) when the model package lacks one."""
+    try:
+        from musicbert.embedder import Embedder
+    except ImportError as exc:
+        print(f"musicbert: embedding skipped (embedder unavailable: {exc})", file=sys.stderr)
+        return None
+    return Embedder.load(checkpoint)
+
+
+def run(args: argparse.Namespace) -> int:
+    from catalog.db import open_catalog
+    from catalog.ingest import ingest
+
+    catalog = open_catalog(args.db)
+    try:
+        embedder = None if args.no_embed else load_embedder(args.checkpoint)
+        summary = ingest(
+            catalog,
+            args.paths,
+            embedder=embedder,
+            workers=args.workers,
+            progress=not args.json,
+            batch_size=max(1, args.batch_size),
+        )
+    finally:
+        catalog.close()
+    if args.json:
+        print(json.dumps(summary.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        for line in summary.lines():
+            print(line)
+    return 0

@@ -1,0 +1,36 @@
+"""``musicbert reindex``: re-embed tracks whose stored embedding is from another model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "reindex",
+        help="re-embed tracks whose embedding is missing or from a different model",
+        description="Embeds every track lacking a vector from the current MusicBERT model "
+        "(its model id). Committed in batches: an interrupted run resumes.",
+    )
+    parser.add_argument("--checkpoint", help="MusicBERT checkpoint (default: the packaged one)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from catalog.db import open_catalog
+    from catalog.ingest import reindex
+    from musicbert.embedder import Embedder
+
+    embedder = Embedder.load(args.checkpoint)
+    catalog = open_catalog(args.db)
+    try:
+        count = reindex(catalog, embedder, progress=not args.json)
+    finally:
+        catalog.close()
+    if args.json:
+        print(json.dumps({"reembedded": count, "model_id": str(embedder.model_id)}))
+    else:
+        print(f"re-embedded {count} track(s) with model {embedder.model_id}")
+    return 0
