@@ -28,7 +28,19 @@ _EXPORTS = {
     "TextTruncatedWarning": "musicbert.text_tower",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "AudioDescription",
+    "Embedder",
+    "EmptyTextError",
+    "ModelTag",
+    "MusicBertConfig",
+    "MusicBertForPreTraining",
+    "MusicBertModel",
+    "MusicBertOutput",
+    "TextTower",
+    "TextTruncatedWarning",
+    "UntrainedModelWarning",
+]
 
 if TYPE_CHECKING:  # pragma: no cover
     from musicbert.configuration_musicbert import MusicBertConfig
