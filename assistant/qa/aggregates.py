@@ -1,0 +1,190 @@
+"""Counts, totals, superlatives and filtered lists over the whole library."""
+
+from __future__ import annotations
+
+from assistant.qa.answer import Answer, dont_know
+from assistant.qa.keys import pitch_class
+from assistant.qa.library import Snapshot, TrackInfo
+from assistant.qa.questions import Filters
+from assistant.qa.text import format_duration, join_names
+
+#: The track attribute each superlative reads, and how it is shown.
+MEASURES = {
+    "tempo": (lambda t: t.tempo, lambda v: f"{v:.0f} BPM"),
+    "duration": (lambda t: t.duration, format_duration),
+    "loudness": (lambda t: t.loudness_db, lambda v: f"{v:.1f} dBFS"),
+    "year": (lambda t: t.year, str),
+}
+WORDS = {
+    ("tempo", "max"): "fastest",
+    ("tempo", "min"): "slowest",
+    ("duration", "max"): "longest",
+    ("duration", "min"): "shortest",
+    ("loudness", "max"): "loudest",
+    ("loudness", "min"): "quietest",
+    ("year", "max"): "newest",
+    ("year", "min"): "oldest",
+}
+
+
+def apply_filters(snapshot: Snapshot, f: Filters) -> list[TrackInfo]:
+    out = []
+    for t in snapshot.tracks.values():
+        if f.artist and (t.artist or "").casefold() != f.artist.casefold():
+            continue
+        if f.album and (t.album or "").casefold() != f.album.casefold():
+            continue
+        if f.composer and (t.composer or "").casefold() != f.composer.casefold():
+            continue
+        if f.mode and (t.mode or "") != f.mode:
+            continue
+        if f.key and (t.key is None or pitch_class(t.key) != pitch_class(f.key)):
+            continue
+        if f.tempo_min is not None and (t.tempo is None or t.tempo < f.tempo_min):
+            continue
+        if f.tempo_max is not None and (t.tempo is None or t.tempo > f.tempo_max):
+            continue
+        if f.year is not None and t.year != f.year:
+            continue
+        if f.duration_min is not None and (t.duration or 0) < f.duration_min:
+            continue
+        if f.duration_max is not None and (t.duration or 0) > f.duration_max:
+            continue
+        if f.scores_only and not t.score_ref:
+            continue
+        out.append(t)
+    return sorted(out, key=lambda t: (t.title.casefold(), t.id))
+
+
+def describe_filters(f: Filters) -> str:
+    bits = []
+    if f.artist:
+        bits.append(f"by {f.artist}")
+    if f.composer:
+        bits.append(f"composed by {f.composer}")
+    if f.album:
+        bits.append(f"on {f.album}")
+    if f.key:
+        bits.append(f"in {f.key} {f.mode or ''}".rstrip())
+    elif f.mode:
+        bits.append(f"in a {f.mode} key")
+    if f.tempo_min is not None and f.tempo_max is not None:
+        bits.append(f"between {f.tempo_min:.0f} and {f.tempo_max:.0f} BPM")
+    elif f.tempo_min is not None:
+        bits.append(f"above {f.tempo_min:.0f} BPM")
+    elif f.tempo_max is not None:
+        bits.append(f"below {f.tempo_max:.0f} BPM")
+    if f.year is not None:
+        bits.append(f"from {f.year}")
+    if f.duration_min is not None:
+        bits.append(f"longer than {format_duration(f.duration_min)}")
+    if f.duration_max is not None:
+        bits.append(f"shorter than {format_duration(f.duration_max)}")
+    if f.scores_only:
+        bits.append("rendered from scores")
+    return " ".join(bits)
+
+
+def _needs_analysis(f: Filters) -> bool:
+    return bool(f.mode or f.key or f.tempo_min is not None or f.tempo_max is not None)
+
+
+def _scope(f: Filters) -> str:
+    text = describe_filters(f)
+    return f"tracks {text}" if text else "tracks in the library"
+
+
+def answer_count(snapshot: Snapshot, f: Filters) -> Answer:
+    tracks = apply_filters(snapshot, f)
+    unanalysed = sum(1 for t in snapshot.tracks.values() if not t.analysed)
+    text = f"There {'is' if len(tracks) == 1 else 'are'} {len(tracks)} {_scope(f)}."
+    if _needs_analysis(f) and unanalysed:
+        text += f" ({unanalysed} tracks are not analysed yet and could not be counted.)"
+    return Answer(
+        text, len(tracks), track_ids=[t.id for t in tracks], facts={"filters": describe_filters(f)}
+    )
+
+
+def answer_count_artists(snapshot: Snapshot) -> Answer:
+    artists = sorted({t.artist for t in snapshot.tracks.values() if t.artist})
+    return Answer(
+        f"The library has tracks by {len(artists)} artists: {join_names(artists)}.",
+        len(artists),
+        facts={"artists": artists},
+    )
+
+
+def answer_count_albums(snapshot: Snapshot, f: Filters) -> Answer:
+    albums = sorted({t.album for t in apply_filters(snapshot, f) if t.album})
+    return Answer(
+        f"There are {len(albums)} albums {describe_filters(f)}".rstrip()
+        + f": {join_names(albums)}.",
+        len(albums),
+        facts={"albums": albums},
+    )
+
+
+def answer_total_duration(snapshot: Snapshot, f: Filters) -> Answer:
+    tracks = apply_filters(snapshot, f)
+    if not tracks:
+        return dont_know("no_match", f"there are no {_scope(f)}.")
+    total = sum(t.duration or 0.0 for t in tracks)
+    return Answer(
+        f"The {len(tracks)} {_scope(f)} last {format_duration(total)} together "
+        f"({total / 60:.1f} minutes).",
+        round(total, 1),
+        track_ids=[t.id for t in tracks],
+        facts={"tracks": len(tracks)},
+    )
+
+
+def answer_superlative(snapshot: Snapshot, attribute: str, direction: str, f: Filters) -> Answer:
+    getter, show = MEASURES[attribute]
+    pool = apply_filters(snapshot, f)
+    valued = [(getter(t), t) for t in pool if getter(t) is not None]
+    word = WORDS[(attribute, direction)]
+    if not valued:
+        if pool and attribute in ("tempo", "loudness"):
+            return dont_know(
+                "no_analysis", f"none of the {_scope(f)} has been analysed for {attribute} yet."
+            )
+        return dont_know("no_match", f"there are no {_scope(f)} with a known {attribute}.")
+    valued.sort(key=lambda vt: (vt[0], vt[1].id), reverse=direction == "max")
+    best_value, best = valued[0]
+    ties = [t for v, t in valued if v == best_value]
+    missing = len(pool) - len(valued)
+    text = f"The {word} of the {len(valued)} {_scope(f)} is {best.label} at {show(best_value)}"
+    if len(valued) > 1:
+        v2, t2 = valued[1]
+        text += f"; next is {t2.label} at {show(v2)}"
+    text += "."
+    if missing:
+        text += f" ({missing} without a known {attribute} were left out.)"
+    value = best.title if len(ties) == 1 else [t.title for t in ties]
+    return Answer(
+        text,
+        value,
+        track_ids=[t.id for t in ties],
+        facts={"attribute": attribute, "value": best_value, "direction": direction},
+    )
+
+
+def answer_list(snapshot: Snapshot, f: Filters) -> Answer:
+    tracks = apply_filters(snapshot, f)
+    unanalysed = sum(1 for t in snapshot.tracks.values() if not t.analysed)
+    if not tracks:
+        if _needs_analysis(f) and unanalysed == len(snapshot.tracks):
+            return dont_know("no_analysis", "no track has been analysed yet.")
+        return Answer(
+            f"None: there are no {_scope(f)}.", [], facts={"filters": describe_filters(f)}
+        )
+    titles = [t.label for t in tracks]
+    text = f"{len(tracks)} {_scope(f)}: {join_names(titles)}."
+    if _needs_analysis(f) and unanalysed:
+        text += f" ({unanalysed} tracks are not analysed yet.)"
+    return Answer(
+        text,
+        [t.title for t in tracks],
+        track_ids=[t.id for t in tracks],
+        facts={"filters": describe_filters(f)},
+    )

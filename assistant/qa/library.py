@@ -1,0 +1,169 @@
+"""An in-memory view of the catalog that QA reads from.
+
+Questions touch every track (superlatives, "which tracks are in a minor key?"),
+so one query per question would be slow. The view loads the rows once and
+reloads only when a cheap signature query says the catalog has changed, which
+keeps answers fast and still right after an ingest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from catalog.db import Catalog
+from catalog.models import AudioFeatures, Embedding, Tag, Track
+
+
+@dataclass(frozen=True)
+class TagInfo:
+    name: str
+    kind: str
+    origin: str
+    confidence: float
+
+
+@dataclass
+class TrackInfo:
+    """Everything QA may say about one track, copied out of the ORM rows."""
+
+    id: int
+    title: str
+    artist: str | None = None
+    album: str | None = None
+    composer: str | None = None
+    year: int | None = None
+    duration: float | None = None
+    licence: str | None = None
+    source: str | None = None
+    attribution: str | None = None
+    score_ref: str | None = None
+    track_number: int | None = None
+    path: str | None = None
+    analysed: bool = False
+    tempo: float | None = None
+    key: str | None = None
+    mode: str | None = None
+    key_confidence: float | None = None
+    loudness_db: float | None = None
+    silent: bool = False
+    tags: list[TagInfo] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        """How a person tells this track apart: title, and artist when known."""
+        return f"{self.title} by {self.artist}" if self.artist else self.title
+
+    @property
+    def key_name(self) -> str | None:
+        if not self.key:
+            return None
+        return f"{self.key} {self.mode}" if self.mode else self.key
+
+
+@dataclass
+class Snapshot:
+    tracks: dict[int, TrackInfo]
+    #: model_id -> (track ids, matrix of L2-normalised vectors)
+    embeddings: dict[str, tuple[list[int], np.ndarray]]
+
+    def by_artist(self, name: str) -> list[TrackInfo]:
+        low = name.casefold()
+        return [t for t in self.tracks.values() if t.artist and t.artist.casefold() == low]
+
+    def by_album(self, name: str) -> list[TrackInfo]:
+        low = name.casefold()
+        return [t for t in self.tracks.values() if t.album and t.album.casefold() == low]
+
+
+def _signature(catalog: Catalog) -> tuple:
+    """A few aggregates that change whenever tracks, features, tags or vectors do."""
+    with catalog.session() as s:
+        row = s.execute(
+            select(
+                select(func.count(Track.id)).scalar_subquery(),
+                select(func.max(Track.updated_at)).scalar_subquery(),
+                select(func.count(AudioFeatures.track_id)).scalar_subquery(),
+                select(func.max(AudioFeatures.analysed_at)).scalar_subquery(),
+                select(func.count(Tag.id)).scalar_subquery(),
+                select(func.max(Tag.id)).scalar_subquery(),
+                select(func.count(Embedding.id)).scalar_subquery(),
+                select(func.max(Embedding.id)).scalar_subquery(),
+            )
+        ).one()
+    return tuple(row)
+
+
+def load_snapshot(catalog: Catalog) -> Snapshot:
+    tracks: dict[int, TrackInfo] = {}
+    with catalog.session() as s:
+        rows = s.scalars(
+            select(Track).options(
+                selectinload(Track.artist),
+                selectinload(Track.album),
+                selectinload(Track.features),
+                selectinload(Track.tags),
+            )
+        ).all()
+        for t in rows:
+            f = t.features
+            info = TrackInfo(
+                id=t.id,
+                title=t.title,
+                artist=t.artist.name if t.artist else None,
+                album=t.album.title if t.album else None,
+                composer=t.composer,
+                year=t.year if t.year is not None else (t.album.year if t.album else None),
+                duration=t.duration or None,
+                licence=t.licence,
+                source=t.source,
+                attribution=t.attribution,
+                score_ref=t.score_ref,
+                track_number=t.track_number,
+                path=t.path,
+                tags=[TagInfo(g.name, g.kind, g.origin, float(g.confidence)) for g in t.tags],
+            )
+            if f is not None:
+                info.analysed = True
+                info.tempo = f.tempo
+                info.key = f.key
+                info.mode = f.mode
+                info.key_confidence = f.key_confidence
+                info.loudness_db = f.loudness_db
+                info.silent = bool(f.silent)
+            tracks[t.id] = info
+        grouped: dict[str, tuple[list[int], list[np.ndarray]]] = {}
+        for track_id, model_id, dim, blob in s.execute(
+            select(Embedding.track_id, Embedding.model_id, Embedding.dim, Embedding.vector)
+        ):
+            vec = np.frombuffer(blob, dtype="<f4")
+            if vec.shape[0] != dim or not np.all(np.isfinite(vec)):
+                continue  # a damaged vector says nothing; QA treats the track as unembedded
+            ids, vecs = grouped.setdefault(model_id, ([], []))
+            ids.append(track_id)
+            vecs.append(vec)
+    embeddings: dict[str, tuple[list[int], np.ndarray]] = {}
+    for model_id, (ids, vecs) in grouped.items():
+        mat = np.stack(vecs).astype(np.float32)
+        norms = np.linalg.norm(mat, axis=1, keepdims=True)
+        embeddings[model_id] = (ids, mat / np.maximum(norms, 1e-12))
+    return Snapshot(tracks, embeddings)
+
+
+class LibraryView:
+    """The current snapshot, reloaded when the catalog's signature changes."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self._signature: tuple | None = None
+        self._snapshot: Snapshot | None = None
+
+    def current(self) -> Snapshot:
+        sig = _signature(self.catalog)
+        if self._snapshot is None or sig != self._signature:
+            self._snapshot = load_snapshot(self.catalog)
+            self._signature = sig
+        return self._snapshot

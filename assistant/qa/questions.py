@@ -1,0 +1,486 @@
+"""What a question asks: its type, the attribute, the names and filters in it.
+
+The NLU gives an intent and entities; this module reads the wording itself for
+the finer distinctions QA needs ("which is faster", "highest note", "around 120
+bpm") and, when no NLU is available, does the whole job from the text alone.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from assistant.qa.concepts import Concept, Glossary
+from assistant.qa.resolve import Gazetteer, Mention
+from assistant.qa.text import normalise
+
+QUESTION_TYPES = ("facts", "audio", "content", "aggregate", "compare", "score", "concept")
+
+#: The dialogue intents QA answers and the question types each may lead to.
+INTENT_TYPES: dict[str, tuple[str, ...]] = {
+    "ask_track_info": ("facts", "audio", "score", "content", "aggregate", "compare"),
+    "ask_content": ("content", "score", "audio", "aggregate"),
+    "ask_stats": ("aggregate", "facts", "audio", "compare"),
+    "ask_concept": ("concept",),
+    "describe_track": ("content", "facts"),
+    "compare_tracks": ("compare",),
+}
+
+CONTENT_LABELS: dict[str, dict[str, tuple[str, ...]]] = {
+    "instrument": {
+        "piano": ("piano", "pianos", "keyboard"),
+        "guitar": ("guitar", "guitars"),
+        "strings": ("strings", "string section", "string orchestra"),
+        "violin": ("violin", "violins", "fiddle"),
+        "cello": ("cello", "cellos"),
+        "drums": ("drums", "drum", "percussion", "drumming"),
+        "flute": ("flute", "flutes"),
+        "trumpet": ("trumpet", "trumpets"),
+        "brass": ("brass", "horns", "french horn"),
+        "organ": ("organ", "church organ"),
+        "harpsichord": ("harpsichord",),
+        "harp": ("harp",),
+        "choir": ("choir", "choral", "chorus"),
+        "synthesizer": ("synth", "synths", "synthesizer", "synthesiser", "synthesizers"),
+        "bass": ("bass guitar", "bassline", "bass line"),
+        "orchestra": ("orchestra", "orchestral"),
+    },
+    "vocals": {
+        "vocals": ("vocals", "vocal", "singing", "singer", "sung", "voice", "voices", "lyrics"),
+        "instrumental": ("instrumental", "no vocals", "without vocals", "without singing"),
+    },
+    "mood": {
+        "happy": ("happy", "cheerful", "joyful", "upbeat", "uplifting"),
+        "sad": ("sad", "melancholic", "melancholy", "mournful", "sorrowful"),
+        "calm": ("calm", "peaceful", "relaxing", "relaxed", "soothing", "mellow", "chill"),
+        "energetic": ("energetic", "lively", "intense", "exciting"),
+        "dark": ("dark", "ominous", "sinister", "gloomy"),
+        "epic": ("epic", "heroic", "grand", "triumphant"),
+        "tense": ("tense", "suspenseful", "scary"),
+    },
+    "genre": {
+        "classical": ("classical",),
+        "electronic": ("electronic", "electronica", "edm"),
+        "rock": ("rock",),
+        "jazz": ("jazz", "jazzy"),
+        "ambient": ("ambient",),
+        "pop": ("pop",),
+        "folk": ("folk",),
+        "metal": ("metal",),
+        "techno": ("techno",),
+        "blues": ("blues",),
+    },
+}
+
+# -- patterns ---------------------------------------------------------------------------------
+
+_P = {
+    # score-only attributes
+    "time_signature": r"\btime signature|\bmet(er|re)\b|\bbeats? (per|in a|to the) (bar|measure)",
+    "measures": r"\b(measures|bars)\b",
+    "highest_note": r"\b(highest|top(most)?) (note|pitch)|\bhighest\b.*\bnote\b",
+    "lowest_note": r"\b(lowest|bottom) (note|pitch)|\blowest\b.*\bnote\b",
+    "instrumentation": r"\binstrumentation\b|\bscored for\b|\bhow many (parts|voices)\b"
+    r"|\bwhat (parts|voices)\b|\bwhich (parts|voices)\b|\binstruments?\b",
+    # catalog facts
+    "composer": r"\bcompos(ed|er|ers|ition)\b|\bwho wrote\b|\bwritten by\b|\bwho write",
+    "artist": r"\bwho (performs?|performed|plays?|played|is|made|did|recorded|sings?)\b"
+    r"|\bperform(er|ers|s|ed)?\b|\bartist\b|\bwho('?s| is) (it|this|that) by\b|\bby whom\b"
+    r"|\bwhos it by\b|\bwho by\b|\bmusician\b|\bband\b",
+    "album_tracks": r"\b(what|which) (tracks?|songs?|pieces?) (are|is) (on|in|from)\b"
+    r"|\bwhat('?s| is) on\b|\btrack ?list\b|\blist\b.*\balbum\b|\bsongs on\b|\btracks on\b",
+    "album": r"\balbum\b|\brecord\b|\bsoundtrack\b|\bwhich release\b",
+    "year": r"\byear\b|\bwhen was\b|\bwhen did\b|\breleased?\b|\bcome out\b|\bcame out\b"
+    r"|\bdate\b|\bhow old\b|\bwhat decade\b",
+    "duration": r"\bhow long\b|\blength\b|\bduration\b|\brun ?time\b|\bhow many (minutes|seconds)",
+    "licence": r"\blicen[cs](e|ed|ing)\b|\bcopyright\b|\bcan i (share|reuse|use|remix)\b"
+    r"|\bterms\b",
+    # audio analysis
+    "mode": r"\bmajor or minor\b|\bminor or major\b|\b(is|in) (it |this |that )?(a )?(minor|major)"
+    r"( key| mode)?\b",
+    "key": r"\bkey\b|\btonality\b|\btonic\b",
+    "tempo": r"\btempo\b|\bbpm\b|\bbeats per minute\b|\bhow fast\b|\bhow slow\b|\bspeed\b"
+    r"|\bpace\b",
+    "loudness": r"\bloud(ness)?\b|\bvolume\b|\bhow quiet\b|\bdb(fs)?\b|\bdecibels?\b|\blevel\b",
+    # content
+    "describe": r"\bdescribe\b|\bsound like\b|\bwhat kind of (music|track|song|piece)\b"
+    r"|\btell me about\b|\bwhat is it like\b|\bwhat('?s| is) .* like\b|\bwhat style\b",
+    "genre": r"\bgenre\b|\bstyle\b|\bkind of music\b|\bwhat type of music\b",
+    "mood": r"\bmood\b|\bfeel(ing)?\b|\bvibe\b|\batmosphere\b|\bemotion",
+}
+PATTERNS = {k: re.compile(v) for k, v in _P.items()}
+
+COMPARATIVES = {
+    "faster": ("tempo", "max"),
+    "quicker": ("tempo", "max"),
+    "slower": ("tempo", "min"),
+    "longer": ("duration", "max"),
+    "shorter": ("duration", "min"),
+    "louder": ("loudness", "max"),
+    "quieter": ("loudness", "min"),
+    "softer": ("loudness", "min"),
+    "older": ("year", "min"),
+    "earlier": ("year", "min"),
+    "newer": ("year", "max"),
+    "more recent": ("year", "max"),
+}
+SUPERLATIVES = {
+    "fastest": ("tempo", "max"),
+    "quickest": ("tempo", "max"),
+    "highest tempo": ("tempo", "max"),
+    "slowest": ("tempo", "min"),
+    "lowest tempo": ("tempo", "min"),
+    "longest": ("duration", "max"),
+    "shortest": ("duration", "min"),
+    "loudest": ("loudness", "max"),
+    "quietest": ("loudness", "min"),
+    "softest": ("loudness", "min"),
+    "oldest": ("year", "min"),
+    "earliest": ("year", "min"),
+    "newest": ("year", "max"),
+    "most recent": ("year", "max"),
+    "latest": ("year", "max"),
+}
+_SAME = re.compile(
+    r"\bsame (key|tempo|artist|album|composer|year|mode|speed|length)\b"
+    r"|\b(key|tempo|artist|album|composer|year|mode)s? (the same|match|differ)"
+)
+_COUNT = re.compile(r"\bhow many\b|\bnumber of\b|\bcount\b")
+_TOTAL = re.compile(
+    r"\b(total|combined|overall|entire|whole|all together|altogether)\b.*\b(length|duration|"
+    r"time|running time|playtime|playing time|long)\b|\bhow long (is|are) (the )?(whole |entire )?"
+    r"(album|all)\b|\bhow long are all\b|\bhow much music\b"
+)
+_LIST = re.compile(
+    r"\b(which|what|any|list|show|name|find|give me)\b.*\b(tracks?|songs?|pieces?|music|"
+    r"anything|something|ones?)\b|\bany(thing|one)? (around|near|about|in|at)\b|\banything\b"
+)
+_BPM = re.compile(r"(\d+(?:\.\d+)?)\s*(?:bpm|beats per minute|beats a minute)")
+_BPM_RANGE = re.compile(r"between (\d+(?:\.\d+)?) and (\d+(?:\.\d+)?)\s*(?:bpm|beats)")
+_KEY_NAME = re.compile(r"\b([a-g])( ?(#|sharp|b|flat))? (major|minor)\b")
+_YEAR = re.compile(r"\b(19[5-9]\d|20[0-4]\d)\b")
+_MINUTES = re.compile(r"(\d+(?:\.\d+)?)\s*(minutes?|mins?|seconds?|secs?)")
+_CONCEPT = re.compile(
+    r"^(?:so |ok |okay |and |hey |please |can you )*(?:what(?:s| is| are)|define|explain|"
+    r"what does|what do you mean by|meaning of|what is meant by|tell me what|whats? an?)"
+    r"\s+(?:an? |the )?(?:(?:word|term|concept)\s+)?(.+?)(?:\s+(?:mean|means|is))?\s*$"
+)
+_CONCEPT_ANY = re.compile(
+    r"\b(define|definition|explain|meaning of|what does .* mean|concept of|in music theory)\b"
+)
+
+
+@dataclass
+class Filters:
+    """Restrictions on a set of tracks for aggregate and list questions."""
+
+    artist: str | None = None
+    album: str | None = None
+    composer: str | None = None
+    mode: str | None = None
+    key: str | None = None  # tonic, e.g. "F#"
+    tempo_min: float | None = None
+    tempo_max: float | None = None
+    year: int | None = None
+    duration_min: float | None = None
+    duration_max: float | None = None
+    scores_only: bool = False
+
+    def empty(self) -> bool:
+        return all(v in (None, False) for v in vars(self).values())
+
+
+@dataclass
+class Question:
+    """A question's meaning, independent of where it came from (NLU or text alone)."""
+
+    text: str
+    qtype: str | None = None
+    attribute: str | None = None
+    tracks: list[Mention] = field(default_factory=list)  # named tracks, in order
+    artist: str | None = None
+    album: str | None = None
+    composer: str | None = None
+    unknown_names: list[str] = field(default_factory=list)
+    label: str | None = None  # content label ("piano", "sad")
+    label_family: str | None = None  # instrument / vocals / mood / genre
+    polar: bool = False  # a yes/no question ("is there piano in X?")
+    direction: str | None = None  # max / min for superlatives and comparisons
+    filters: Filters = field(default_factory=Filters)
+    concept: Concept | None = None
+    concept_phrase: str | None = None
+    follow_up: bool = False  # no name given: about the current track
+
+
+_POLAR = re.compile(r"^(is|are|does|do|did|has|have|was|were|can|could|would|any)\b")
+_FOLLOW = re.compile(r"^(and|what about|how about|also|ok and|so)\b|\b(it|its|it's|this|that)\b")
+_SCORE_WORDS = re.compile(r"\bscore\b|\bsheet music\b|\bnotation\b|\bon paper\b")
+
+
+def find_label(norm: str) -> tuple[str, str] | None:
+    """The first content label named in the normalised text: (family, label)."""
+    best: tuple[int, str, str] | None = None
+    padded = f" {norm} "
+    for family, labels in CONTENT_LABELS.items():
+        for label, words in labels.items():
+            for w in words:
+                idx = padded.find(f" {w} ")
+                if idx >= 0 and (best is None or idx < best[0]):
+                    best = (idx, family, label)
+    return (best[1], best[2]) if best else None
+
+
+def _key_name(rest: str) -> re.Match | None:
+    """A named key ("F# minor"); "a minor key" reads as the mode, not as A minor."""
+    for m in _KEY_NAME.finditer(rest):
+        if m.group(1) == "a" and not m.group(2) and rest[m.end() :].startswith((" key", " mode")):
+            continue
+        return m
+    return None
+
+
+def _tonic(letter: str, accidental: str | None) -> str:
+    acc = (accidental or "").strip()
+    if acc in ("#", "sharp"):
+        return letter.upper() + "#"
+    if acc in ("b", "flat"):
+        return letter.upper() + "b"
+    return letter.upper()
+
+
+def analyse(
+    text: str,
+    gazetteer: Gazetteer,
+    glossary: Glossary,
+    allowed: tuple[str, ...] | None = None,
+    names: dict[str, list[str]] | None = None,
+) -> Question:
+    """Read ``text`` into a Question. ``names`` are entity values from the NLU, if any."""
+    q = Question(text=text)
+    norm = normalise(text)
+    mentions = gazetteer.spot(text)
+    _take_names(q, mentions, names or {}, gazetteer)
+    # strip named spans before looking for attribute words, so that a title such as
+    # "March Thee to Dis" or "Sad" does not read as a question about marches or moods
+    rest = _without_spans(norm, mentions)
+    for k, v in _key_filters(rest).items():
+        setattr(q.filters, k, v)
+
+    concept = _concept(norm, rest, q, glossary)
+    if concept is not None and (allowed is None or "concept" in allowed):
+        q.qtype, q.attribute, q.concept = "concept", "definition", concept
+        return q
+
+    qtype, attribute = _classify(q, rest, norm, gazetteer)
+    if allowed is not None and qtype not in allowed and qtype is not None:
+        # the NLU's intent says otherwise; keep our reading only when it is a QA type at all
+        fallback = _fallback_for(allowed, q, rest)
+        if fallback is not None:
+            qtype, attribute = fallback
+    q.qtype, q.attribute = qtype, attribute
+    if not q.tracks and not q.unknown_names and qtype in ("facts", "audio", "content", "score"):
+        q.follow_up = True
+    return q
+
+
+def _take_names(
+    q: Question, mentions: list[Mention], names: dict[str, list[str]], gaz: Gazetteer
+) -> None:
+    strong = [m for m in mentions if m.score >= 80]
+    weak = [m for m in mentions if m.score < 80]
+    for field_name in ("track", "artist", "album", "composer"):
+        for value in names.get(field_name, []):
+            res = gaz.resolve(value, field_name)
+            if res.found:
+                if not any(m.field == field_name and m.name == res.name for m in strong):
+                    strong.append(Mention(field_name, res.name or value, -1, -1, 100.0))
+            elif not any(m.field == field_name for m in strong):
+                q.unknown_names.append(value)
+    tracks = [m for m in strong if m.field == "track"]
+    if not tracks and weak:
+        tracks = [m for m in weak if m.field == "track"][:1]
+    q.tracks = tracks
+    for m in strong:
+        if m.field == "artist" and q.artist is None:
+            q.artist = m.name
+        elif m.field == "album" and q.album is None:
+            q.album = m.name
+        elif m.field == "composer" and q.composer is None:
+            q.composer = m.name
+
+
+def _without_spans(norm: str, mentions: list[Mention]) -> str:
+    out = norm
+    for m in sorted((m for m in mentions if m.start >= 0), key=lambda m: -m.start):
+        out = out[: m.start] + " " + out[m.end :]
+    return " ".join(out.split())
+
+
+def _key_filters(rest: str) -> dict:
+    found: dict = {}
+    m = _key_name(rest)
+    if m and not re.search(r"\b(is|are) (it|they)\b", rest):
+        found["key"] = _tonic(m.group(1), m.group(3))
+        found["mode"] = m.group(4)
+    elif re.search(r"\bminor\b", rest) and not re.search(r"\bmajor\b", rest):
+        found["mode"] = "minor"
+    elif re.search(r"\bmajor\b", rest) and not re.search(r"\bminor\b", rest):
+        found["mode"] = "major"
+    return found
+
+
+def _concept(norm: str, rest: str, q: Question, glossary: Glossary) -> Concept | None:
+    m = _CONCEPT.match(norm)
+    phrase = None
+    if m:
+        phrase = m.group(1).strip()
+        phrase = re.sub(r"^(a|an|the)\s+", "", phrase)
+        phrase = re.sub(r"\s+(in music|in music theory|mean|means|exactly|again)$", "", phrase)
+    found = glossary.lookup(phrase) if phrase else None
+    # "what is Nebula?" names a track, not a concept
+    if found is not None and q.tracks and normalise(q.tracks[0].name) == phrase:
+        return None
+    if found is None and _CONCEPT_ANY.search(norm) and not q.tracks:
+        found = glossary.spot(rest)
+    if found is None and phrase and not q.tracks and not q.artist and not q.album:
+        q.concept_phrase = phrase
+        if m and len(phrase.split()) <= 3 and not _has_attribute_words(rest):
+            return None
+    return found
+
+
+def _has_attribute_words(rest: str) -> bool:
+    return any(p.search(rest) for p in PATTERNS.values())
+
+
+def _classify(q: Question, rest: str, norm: str, gaz: Gazetteer) -> tuple[str | None, str | None]:
+    # comparisons: two tracks and a comparative, or "same key"
+    same = _SAME.search(rest)
+    comparative = next((w for w in COMPARATIVES if re.search(rf"\b{w}\b", rest)), None)
+    if len(q.tracks) >= 2 and (same or comparative):
+        if same:
+            attr = next(g for g in same.groups() if g)
+            return "compare", "same_" + {"speed": "tempo", "length": "duration"}.get(attr, attr)
+        attribute, q.direction = COMPARATIVES[comparative]
+        return "compare", attribute
+
+    superlative = next((w for w in SUPERLATIVES if re.search(rf"\b{w}\b", rest)), None)
+    if superlative and not re.search(r"\b(highest|lowest) (note|pitch)\b", rest):
+        q.attribute, q.direction = SUPERLATIVES[superlative]
+        _aggregate_filters(q, rest)
+        return "aggregate", "superlative_" + q.attribute
+
+    if _TOTAL.search(rest) and (q.album or q.artist or q.composer or not q.tracks):
+        _aggregate_filters(q, rest)
+        return "aggregate", "total_duration"
+
+    if _COUNT.search(rest) and not PATTERNS["measures"].search(rest) and not q.tracks:
+        if re.search(r"\bartists\b|\bmusicians\b|\bperformers\b", rest):
+            return "aggregate", "count_artists"
+        if re.search(r"\balbums\b", rest):
+            _aggregate_filters(q, rest)
+            return "aggregate", "count_albums"
+        _aggregate_filters(q, rest)
+        return "aggregate", "count"
+
+    if not q.tracks and q.album and PATTERNS["album_tracks"].search(rest):
+        return "facts", "album_tracks"
+    if not q.tracks and q.album and PATTERNS["duration"].search(rest):
+        return "aggregate", "total_duration"
+
+    if not q.tracks and (_LIST.search(rest) or re.match(r"(tracks?|songs?|pieces?)\b", rest)):
+        _aggregate_filters(q, rest)
+        if not q.filters.empty() and not (q.tracks and not q.filters.tempo_min):
+            return "aggregate", "list"
+
+    return _track_attribute(q, rest, norm, gaz)
+
+
+def _aggregate_filters(q: Question, rest: str) -> None:
+    f = q.filters
+    f.artist, f.album, f.composer = q.artist, q.album, q.composer
+    if m := _BPM_RANGE.search(rest):
+        f.tempo_min, f.tempo_max = sorted((float(m.group(1)), float(m.group(2))))
+    elif m := _BPM.search(rest):
+        bpm = float(m.group(1))
+        before = rest[: m.start()]
+        if re.search(r"\b(over|above|more than|faster than|at least|greater than)\s*$", before):
+            f.tempo_min = bpm
+        elif re.search(r"\b(under|below|less than|slower than|at most)\s*$", before):
+            f.tempo_max = bpm
+        else:  # "around", "about", "near", or just "120 bpm": within 5 %
+            f.tempo_min, f.tempo_max = bpm * 0.95, bpm * 1.05
+    if (m := _YEAR.search(rest)) and not _BPM.search(rest):
+        f.year = int(m.group(1))
+    if m := _MINUTES.search(rest):
+        secs = float(m.group(1)) * (60 if m.group(2).startswith("min") else 1)
+        before = rest[: m.start()]
+        if re.search(r"\b(over|longer than|more than|at least)\s*$", before):
+            f.duration_min = secs
+        elif re.search(r"\b(under|shorter than|less than|at most)\s*$", before):
+            f.duration_max = secs
+    if _SCORE_WORDS.search(rest) or re.search(r"\b(scores|rendered|symbolic)\b", rest):
+        f.scores_only = True
+
+
+def _track_attribute(
+    q: Question, rest: str, norm: str, gaz: Gazetteer
+) -> tuple[str | None, str | None]:
+    is_score = False
+    if q.tracks:
+        ids = gaz.tracks["track"].get(normalise(q.tracks[0].name), [])
+        is_score = any(gaz.snapshot.tracks[i].score_ref for i in ids)
+    score_words = bool(_SCORE_WORDS.search(rest))
+    for attr in ("time_signature", "measures", "highest_note", "lowest_note"):
+        if PATTERNS[attr].search(rest):
+            return "score", attr
+    label = find_label(rest)
+    if PATTERNS["instrumentation"].search(rest) and (is_score or score_words):
+        if label is None or not _POLAR.match(rest):
+            return "score", "instrumentation"
+    if PATTERNS["composer"].search(rest):
+        return "facts", "composer"
+    if PATTERNS["album_tracks"].search(rest) and q.album and not q.tracks:
+        return "facts", "album_tracks"
+    if PATTERNS["licence"].search(rest):
+        return "facts", "licence"
+    if PATTERNS["mode"].search(rest) and not _key_name(rest):
+        return ("score" if score_words else "audio"), "mode"
+    if PATTERNS["key"].search(rest):
+        return ("score" if score_words else "audio"), "key"
+    if PATTERNS["tempo"].search(rest):
+        return "audio", "tempo"
+    if PATTERNS["duration"].search(rest):
+        return "facts", "duration"
+    if PATTERNS["year"].search(rest):
+        return "facts", "year"
+    if PATTERNS["album"].search(rest) and q.tracks:
+        return "facts", "album"
+    if PATTERNS["artist"].search(rest):
+        return "facts", "artist"
+    if PATTERNS["loudness"].search(rest):
+        return "audio", "loudness"
+    if label is not None:
+        q.label_family, q.label = label
+        q.polar = bool(_POLAR.match(rest)) or bool(re.search(r"\b(there|any)\b", rest))
+        return "content", q.label_family
+    if PATTERNS["instrumentation"].search(rest):
+        return "content", "instrument"
+    if PATTERNS["genre"].search(rest):
+        return "content", "genre"
+    if PATTERNS["mood"].search(rest):
+        return "content", "mood"
+    if PATTERNS["describe"].search(rest) or (q.tracks and len(rest.split()) <= 3):
+        return "content", "describe"
+    if q.tracks or q.follow_up or _FOLLOW.search(rest):
+        return None, None  # a follow-up that only names a track: the last attribute applies
+    return None, None
+
+
+def _fallback_for(allowed: tuple[str, ...], q: Question, rest: str) -> tuple[str, str] | None:
+    first = allowed[0]
+    if first == "compare" and len(q.tracks) >= 2:
+        return "compare", "same_key" if "key" in rest else "tempo"
+    if first == "content":
+        return "content", "describe"
+    return None

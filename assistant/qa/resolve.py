@@ -1,0 +1,150 @@
+"""Finding the tracks, artists and albums a question names.
+
+Works on the in-memory snapshot with exact-then-fuzzy matching (rapidfuzz), so
+typos, case and accents do not matter, and an unknown name comes back with the
+closest names in the library as suggestions instead of a guess.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from rapidfuzz import fuzz, process
+
+from assistant.qa.library import Snapshot, TrackInfo
+from assistant.qa.text import normalise
+
+FIELDS = ("track", "artist", "album", "composer")
+
+#: Fuzzy matches below this score are not taken as a mention of the name.
+FUZZY_CUTOFF = 88.0
+#: Names shorter than this must match exactly (fuzzy matching short words misfires).
+MIN_FUZZY_LEN = 6
+
+
+@dataclass
+class Mention:
+    """A catalog name found in the question text."""
+
+    field: str  # track / artist / album / composer
+    name: str  # the catalog's spelling
+    start: int  # offsets into the normalised question
+    end: int
+    score: float
+
+
+@dataclass
+class Resolution:
+    """What a name resolved to: tracks, or nothing plus suggestions."""
+
+    query: str
+    field: str
+    tracks: list[TrackInfo] = field(default_factory=list)
+    name: str | None = None
+    suggestions: list[str] = field(default_factory=list)
+
+    @property
+    def found(self) -> bool:
+        return bool(self.tracks)
+
+
+class Gazetteer:
+    """Every normalised catalog name with the tracks it stands for."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+        self.names: dict[str, dict[str, str]] = {f: {} for f in FIELDS}
+        self.tracks: dict[str, dict[str, list[int]]] = {f: {} for f in FIELDS}
+        for t in snapshot.tracks.values():
+            for f, value in (
+                ("track", t.title),
+                ("artist", t.artist),
+                ("album", t.album),
+                ("composer", t.composer),
+            ):
+                if not value:
+                    continue
+                key = normalise(value)
+                if not key:
+                    continue
+                self.names[f].setdefault(key, value)
+                self.tracks[f].setdefault(key, []).append(t.id)
+
+    # -- spotting names inside a question ---------------------------------------------------
+
+    def spot(self, text: str) -> list[Mention]:
+        """Non-overlapping catalog names in ``text``, longest and best first."""
+        norm = normalise(text)
+        padded = f" {norm} "
+        candidates: list[Mention] = []
+        original_words = set(re.findall(r"\w+", text))
+        for f in FIELDS:
+            for key, name in self.names[f].items():
+                idx = padded.find(f" {key} ")
+                if idx >= 0:
+                    score = 100.0
+                    if " " not in key and not any(
+                        w[:1].isupper() and normalise(w) == key for w in original_words
+                    ):
+                        score = 75.0  # a lowercase common word ("sad") is weak evidence
+                    candidates.append(Mention(f, name, idx, idx + len(key), score))
+                elif len(key) >= MIN_FUZZY_LEN:
+                    al = fuzz.partial_ratio_alignment(key, norm, score_cutoff=FUZZY_CUTOFF)
+                    if al is not None and _word_aligned(norm, al.dest_start, al.dest_end):
+                        candidates.append(
+                            Mention(f, name, al.dest_start, al.dest_end, float(al.score) - 5)
+                        )
+        # longest span first, then best score; track titles win ties over albums/artists
+        order = {"track": 0, "artist": 1, "album": 2, "composer": 3}
+        candidates.sort(key=lambda m: (-(m.end - m.start), -m.score, order[m.field]))
+        chosen: list[Mention] = []
+        for m in candidates:
+            if any(m.start < c.end and c.start < m.end for c in chosen):
+                # the same span may name both an artist and a composer: keep both
+                same = [c for c in chosen if c.start == m.start and c.end == m.end]
+                if not same or any(c.field == m.field for c in same):
+                    continue
+            chosen.append(m)
+        chosen.sort(key=lambda m: m.start)
+        return chosen
+
+    # -- resolving a given name ------------------------------------------------------------
+
+    def resolve(self, query: str, field: str = "track") -> Resolution:
+        key = normalise(query)
+        res = Resolution(query=query, field=field)
+        if not key:
+            return res
+        table = self.tracks[field]
+        if key in table:
+            res.name = self.names[field][key]
+            res.tracks = [self.snapshot.tracks[i] for i in table[key]]
+            return res
+        match = process.extractOne(key, list(table), scorer=fuzz.WRatio, score_cutoff=90)
+        if match is not None and len(key) >= 4:
+            res.name = self.names[field][match[0]]
+            res.tracks = [self.snapshot.tracks[i] for i in table[match[0]]]
+            return res
+        res.suggestions = self.suggest(query, field)
+        return res
+
+    def suggest(self, query: str, field: str = "track", limit: int = 3) -> list[str]:
+        key = normalise(query)
+        pool = list(self.names[field])
+        if field == "track":  # a misremembered name may be an artist or album as well
+            pool += list(self.names["artist"]) + list(self.names["album"])
+        found = process.extract(key, pool, scorer=fuzz.WRatio, limit=limit * 2, score_cutoff=60)
+        out: list[str] = []
+        for cand, _score, _ in found:
+            for f in FIELDS:
+                name = self.names[f].get(cand)
+                if name and name not in out:
+                    out.append(name)
+                    break
+        return out[:limit]
+
+
+def _word_aligned(text: str, start: int, end: int) -> bool:
+    """A fuzzy span must start and end on word boundaries of the question."""
+    return (start == 0 or text[start - 1] == " ") and (end == len(text) or text[end] == " ")

@@ -1,0 +1,45 @@
+"""Small text helpers shared by the QA modules: normalising names, formatting facts."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_NON_WORD = re.compile(r"[^\w#]+", re.UNICODE)
+_SPACES = re.compile(r"\s+")
+
+
+def normalise(text: str) -> str:
+    """Case-, accent- and punctuation-insensitive form used for every name comparison."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
+    stripped = stripped.replace("'", "").replace("\u2019", "")
+    return _SPACES.sub(" ", _NON_WORD.sub(" ", stripped.casefold())).strip()
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "unknown length"
+    total = int(round(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}:{minutes:02d}:{secs:02d}"
+    return f"{minutes}:{secs:02d}"
+
+
+def join_names(names: list[str], limit: int = 12) -> str:
+    """'A, B and C', cut to ``limit`` names with a count of the rest."""
+    if not names:
+        return "none"
+    shown = names[:limit]
+    rest = len(names) - len(shown)
+    if rest:
+        return ", ".join(shown) + f" and {rest} more"
+    if len(shown) == 1:
+        return shown[0]
+    return ", ".join(shown[:-1]) + " and " + shown[-1]
+
+
+def percent(p: float) -> str:
+    return f"{round(100 * p)}%"
