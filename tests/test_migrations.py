@@ -160,3 +160,16 @@ def test_fresh_database_gets_the_current_version(tmp_path):
     open_catalog(url).close()
     with sqlite3.connect(tmp_path / "fresh.db") as conn:
         assert conn.execute("SELECT value FROM meta").fetchone() == (str(SCHEMA_VERSION),)
+
+
+def _open_and_read_version(url: str) -> str:
+    with open_catalog(url) as catalog, catalog.session() as session:
+        return session.get(Meta, "schema_version").value
+
+
+def test_concurrent_first_open_creates_the_schema_once(tmp_path):
+    import multiprocessing
+
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    with multiprocessing.get_context("fork").Pool(3) as pool:
+        assert pool.map(_open_and_read_version, [url] * 3) == [str(SCHEMA_VERSION)] * 3
