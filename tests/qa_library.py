@@ -27,7 +27,7 @@ ROWS = [
         0.71,
         -17.5,
         [("Romantic Classical", "genre")],
-        [("classical", 0.62), ("strings", 0.41), ("loud", 0.2)],
+        [("classical", 0.62), ("strings", 0.41), ("loud", 0.2), ("no vocals", 0.05)],
         None,
         "Doug Kaufman",
     ),

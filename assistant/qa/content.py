@@ -167,14 +167,20 @@ def _file_fact(track: TrackInfo, label: str, family: str) -> Evidence | None:
 class ContentModel:
     """Scores labels for tracks; the prompt vectors are embedded once per model."""
 
-    def __init__(self, embedder=None, use_file_tags: bool = True) -> None:
+    def __init__(
+        self, embedder=None, use_file_tags: bool = True, allow_untrained: bool = False
+    ) -> None:
         self.embedder = embedder
         self.use_file_tags = use_file_tags
+        #: an untrained model's similarities mean nothing; only tests of the mechanism allow it
+        self.allow_untrained = allow_untrained
         self._prompt_vectors: dict[str, tuple[list[str], np.ndarray]] = {}
 
     @property
     def zero_shot_ready(self) -> bool:
-        return self.embedder is not None and not getattr(self.embedder, "untrained", False)
+        if self.embedder is None:
+            return False
+        return self.allow_untrained or not getattr(self.embedder, "untrained", False)
 
     def _family_vectors(self, family: str) -> tuple[list[str], np.ndarray]:
         if family not in self._prompt_vectors:

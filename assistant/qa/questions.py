@@ -214,6 +214,10 @@ class Question:
 
 _POLAR = re.compile(r"^(is|are|does|do|did|has|have|was|were|can|could|would|any)\b")
 _FOLLOW = re.compile(r"^(and|what about|how about|also|ok and|so)\b|\b(it|its|it's|this|that)\b")
+_FOLLOW_ONLY = re.compile(
+    r"^(and|and what about|what about|how about|and for|same for|same question for|now|ok|"
+    r"okay|so|and the|then)?( the same for| for)?\s*$"
+)
 _SCORE_WORDS = re.compile(r"\bscore\b|\bsheet music\b|\bnotation\b|\bon paper\b")
 
 
@@ -470,6 +474,8 @@ def _track_attribute(
         return "content", "genre"
     if PATTERNS["mood"].search(rest):
         return "content", "mood"
+    if q.tracks and _FOLLOW_ONLY.match(rest):
+        return None, None  # "what about X?": the last question's attribute applies
     if PATTERNS["describe"].search(rest) or (q.tracks and len(rest.split()) <= 3):
         return "content", "describe"
     if q.tracks or q.follow_up or _FOLLOW.search(rest):
