@@ -41,11 +41,14 @@ ACF_WINDOW = 512
 #: Fewer seconds than this give no tempo (not enough beats to measure a period).
 MIN_TEMPO_SECONDS = 4.0
 
+#: Stored in ``AudioFeatures.*_method`` (at most 128 characters).
 TEMPO_METHOD = (
-    "onset-acf-v1: spectral-flux onsets (64 mel, 31.25 fps), windowed autocorrelation "
-    "summed over the whole track, log-normal prior at 120 bpm"
+    "onset-acf-v1: spectral-flux onsets, windowed autocorrelation summed over the track, "
+    "prior 120 bpm"
 )
-KEY_METHOD = "krumhansl-kessler-v1: STFT chroma summed over the whole track, 24-key correlation"
+KEY_METHOD = (
+    "krumhansl-kessler-v1: STFT chroma summed over the track, correlation with 24 key profiles"
+)
 
 PITCH_CLASSES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 # Krumhansl & Kessler (1982) probe-tone ratings, tonic first.

@@ -524,7 +524,8 @@ def _commit_batch(
         for item in batch:
             try:
                 with catalog.session() as session:
-                    written.append((item, _write_track(session, item, overrides)))
+                    track = _write_track(session, item, overrides)
+                written.append((item, track))
             except SQLAlchemyError as exc:
                 reason = f"database refused the track ({type(exc.orig or exc).__name__})"
                 summary.skipped.append((printable(item.result.path), reason))
