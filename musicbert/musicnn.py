@@ -103,9 +103,25 @@ class _SpectralBlock(nn.Module):
         self.bn = nn.BatchNorm2d(filters, eps=BN_EPS)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, 1, T, F)
-        x = F.pad(x, (0, 0, *self.time_pad))
-        x = self.bn(F.relu(self.conv(x)))
-        return x.amax(dim=3)  # (B, filters, T)
+        z = self.conv(F.pad(x, (0, 0, *self.time_pad)))  # (B, filters, T, F')
+        if self.training:
+            return self.bn(F.relu(z)).amax(dim=3)
+        # In inference batch norm is a per-channel affine map, and ReLU and that map are
+        # monotone, so the maximum over frequency can be taken first: of z where the
+        # channel's scale is positive, of -z's maximum (z's minimum) where negative. The
+        # result is identical and ReLU/BN touch a tensor ~60-100x smaller.
+        low, high = torch.aminmax(z, dim=3)
+        negative = (self.bn.weight < 0).view(1, -1, 1)
+        pooled = torch.where(negative, low, high)
+        return F.batch_norm(
+            F.relu(pooled),
+            self.bn.running_mean,
+            self.bn.running_var,
+            self.bn.weight,
+            self.bn.bias,
+            training=False,
+            eps=self.bn.eps,
+        )  # (B, filters, T)
 
 
 def _same_pad(width: int) -> tuple[int, int]:
