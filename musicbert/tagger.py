@@ -113,18 +113,33 @@ class ModelTag:
     source: str
 
 
+def average_probs(tag_probs: torch.Tensor | np.ndarray) -> np.ndarray:
+    """(P, 50) per-patch probabilities -> (50,) track probabilities (mean over patches)."""
+    probs = torch.as_tensor(tag_probs).detach().to("cpu", torch.float64)
+    if probs.ndim != 2 or probs.shape[0] == 0:
+        raise ValueError(
+            f"expected per-patch probabilities shaped (P, tags), got {tuple(probs.shape)}"
+        )
+    return probs.mean(dim=0).to(torch.float32).numpy()
+
+
 class Tagger:
     """MSD_musicnn and MTT_musicnn side by side; loads the weights once."""
 
     def __init__(
         self,
-        models: Iterable[str] = MODEL_NAMES,
+        models: Iterable[str | Musicnn] = MODEL_NAMES,
         device: str | torch.device = "cpu",
         batch_size: int = 64,
     ) -> None:
+        """``models``: names to load, or already loaded ``Musicnn`` instances to share
+        (e.g. the MSD model an embedder also uses for its patch vectors)."""
         self.device = torch.device(device)
         self.batch_size = max(1, int(batch_size))
-        self.models: dict[str, Musicnn] = {name: load_musicnn(name, self.device) for name in models}
+        self.models: dict[str, Musicnn] = {}
+        for item in models:
+            model = load_musicnn(item, self.device) if isinstance(item, str) else item
+            self.models[model.name] = model.to(self.device).eval()
 
     @torch.inference_mode()
     def tag_patches(self, patches: torch.Tensor | np.ndarray) -> dict[str, np.ndarray]:
@@ -140,11 +155,11 @@ class Tagger:
         x = x.to(self.device, torch.float32)
         out: dict[str, np.ndarray] = {}
         for name, model in self.models.items():
-            total = torch.zeros(len(TAGS[name]), dtype=torch.float64, device=self.device)
-            for start in range(0, x.shape[0], self.batch_size):
-                probs = model(x[start : start + self.batch_size]).tag_probs
-                total += probs.to(torch.float64).sum(dim=0)
-            out[name] = (total / x.shape[0]).to(torch.float32).cpu().numpy()
+            chunks = [
+                model(x[start : start + self.batch_size]).tag_probs
+                for start in range(0, x.shape[0], self.batch_size)
+            ]
+            out[name] = average_probs(torch.cat(chunks))
         return out
 
     @staticmethod

