@@ -428,7 +428,7 @@ def build(db: str | None, seed: int = 7) -> list[dict]:
         )
         add("score", q, gold[attr], match, tolerance=0)
     for attr, phrasings in para["score"].items():
-        for p in phrasings:
+        for p in phrasings if scores else []:
             t = rng.choice(scores)
             gold = score_gold(t.score_ref)
             match = {"measures": "number", "instrumentation": "count"}.get(attr, "name")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable
+
 from assistant.qa.answer import Answer, dont_know
 from assistant.qa.keys import pitch_class
 from assistant.qa.library import Snapshot, TrackInfo
@@ -27,7 +30,13 @@ WORDS = {
 }
 
 
-def apply_filters(snapshot: Snapshot, f: Filters) -> list[TrackInfo]:
+#: A test for "does this track have label X" (given by the engine's content model).
+LabelTest = Callable[[TrackInfo, str, str], bool]
+
+
+def apply_filters(
+    snapshot: Snapshot, f: Filters, has_label: LabelTest | None = None
+) -> list[TrackInfo]:
     out = []
     for t in snapshot.tracks.values():
         if f.artist and (t.artist or "").casefold() != f.artist.casefold():
@@ -51,6 +60,12 @@ def apply_filters(snapshot: Snapshot, f: Filters) -> list[TrackInfo]:
         if f.duration_max is not None and (t.duration or 0) > f.duration_max:
             continue
         if f.scores_only and not t.score_ref:
+            continue
+        if f.year_min is not None and (t.year is None or t.year < f.year_min):
+            continue
+        if f.year_max is not None and (t.year is None or t.year > f.year_max):
+            continue
+        if f.label and has_label is not None and not has_label(t, f.label_family, f.label):
             continue
         out.append(t)
     return sorted(out, key=lambda t: (t.title.casefold(), t.id))
@@ -82,6 +97,12 @@ def describe_filters(f: Filters) -> str:
         bits.append(f"shorter than {format_duration(f.duration_max)}")
     if f.scores_only:
         bits.append("rendered from scores")
+    if f.year_min is not None:
+        bits.append(f"from the {f.year_min}s")
+    if f.label:
+        bits.append(
+            f"with {f.label}" if f.label_family == "instrument" else f"that sound {f.label}"
+        )
     return " ".join(bits)
 
 
@@ -94,8 +115,8 @@ def _scope(f: Filters) -> str:
     return f"tracks {text}" if text else "tracks in the library"
 
 
-def answer_count(snapshot: Snapshot, f: Filters) -> Answer:
-    tracks = apply_filters(snapshot, f)
+def answer_count(snapshot: Snapshot, f: Filters, has_label: LabelTest | None = None) -> Answer:
+    tracks = apply_filters(snapshot, f, has_label)
     unanalysed = sum(1 for t in snapshot.tracks.values() if not t.analysed)
     text = f"There {'is' if len(tracks) == 1 else 'are'} {len(tracks)} {_scope(f)}."
     if _needs_analysis(f) and unanalysed:
@@ -124,8 +145,10 @@ def answer_count_albums(snapshot: Snapshot, f: Filters) -> Answer:
     )
 
 
-def answer_total_duration(snapshot: Snapshot, f: Filters) -> Answer:
-    tracks = apply_filters(snapshot, f)
+def answer_total_duration(
+    snapshot: Snapshot, f: Filters, has_label: LabelTest | None = None
+) -> Answer:
+    tracks = apply_filters(snapshot, f, has_label)
     if not tracks:
         return dont_know("no_match", f"there are no {_scope(f)}.")
     total = sum(t.duration or 0.0 for t in tracks)
@@ -138,9 +161,15 @@ def answer_total_duration(snapshot: Snapshot, f: Filters) -> Answer:
     )
 
 
-def answer_superlative(snapshot: Snapshot, attribute: str, direction: str, f: Filters) -> Answer:
+def answer_superlative(
+    snapshot: Snapshot,
+    attribute: str,
+    direction: str,
+    f: Filters,
+    has_label: LabelTest | None = None,
+) -> Answer:
     getter, show = MEASURES[attribute]
-    pool = apply_filters(snapshot, f)
+    pool = apply_filters(snapshot, f, has_label)
     valued = [(getter(t), t) for t in pool if getter(t) is not None]
     word = WORDS[(attribute, direction)]
     if not valued:
@@ -169,8 +198,8 @@ def answer_superlative(snapshot: Snapshot, attribute: str, direction: str, f: Fi
     )
 
 
-def answer_list(snapshot: Snapshot, f: Filters) -> Answer:
-    tracks = apply_filters(snapshot, f)
+def answer_list(snapshot: Snapshot, f: Filters, has_label: LabelTest | None = None) -> Answer:
+    tracks = apply_filters(snapshot, f, has_label)
     unanalysed = sum(1 for t in snapshot.tracks.values() if not t.analysed)
     if not tracks:
         if _needs_analysis(f) and unanalysed == len(snapshot.tracks):
@@ -188,3 +217,61 @@ def answer_list(snapshot: Snapshot, f: Filters) -> Answer:
         track_ids=[t.id for t in tracks],
         facts={"filters": describe_filters(f)},
     )
+
+
+def answer_stats(snapshot: Snapshot) -> Answer:
+    """A summary of the library: counts, total length, what has been analysed."""
+    tracks = list(snapshot.tracks.values())
+    total = sum(t.duration or 0 for t in tracks)
+    artists = {t.artist for t in tracks if t.artist}
+    albums = {t.album for t in tracks if t.album}
+    analysed = sum(1 for t in tracks if t.analysed)
+    embedded = len({i for ids, _ in snapshot.embeddings.values() for i in ids})
+    scores = sum(1 for t in tracks if t.score_ref)
+    facts = {
+        "tracks": len(tracks),
+        "artists": len(artists),
+        "albums": len(albums),
+        "total_seconds": round(total, 1),
+        "analysed": analysed,
+        "embedded": embedded,
+        "from_scores": scores,
+    }
+    text = (
+        f"Your library has {len(tracks)} tracks by {len(artists)} artists on {len(albums)} "
+        f"albums, {format_duration(total)} in all; {analysed} analysed, {embedded} embedded"
+        + (f", {scores} rendered from scores" if scores else "")
+        + "."
+    )
+    return Answer(text, len(tracks), facts=facts)
+
+
+def answer_average(
+    snapshot: Snapshot, attribute: str, f: Filters, has_label: LabelTest | None = None
+) -> Answer:
+    getter, show = MEASURES[attribute]
+    values = [getter(t) for t in apply_filters(snapshot, f, has_label)]
+    values = [v for v in values if v is not None]
+    if not values:
+        return dont_know(
+            "no_analysis" if attribute in ("tempo", "loudness") else "no_match",
+            f"no {_scope(f)} has a known {attribute}.",
+        )
+    mean = sum(values) / len(values)
+    return Answer(
+        f"The average {attribute} of the {len(values)} {_scope(f)} is {show(mean)}.",
+        round(mean, 1),
+        facts={"n": len(values)},
+    )
+
+
+def answer_top_artist(snapshot: Snapshot, f: Filters) -> Answer:
+    counts = Counter(t.artist for t in apply_filters(snapshot, f) if t.artist)
+    if not counts:
+        return dont_know("no_match", "no track in the library has an artist.")
+    top = counts.most_common()
+    best = [a for a, n in top if n == top[0][1]]
+    runner = [f"{a} ({n})" for a, n in top[len(best) : len(best) + 2]]
+    text = f"{join_names(best)} {'has' if len(best) == 1 else 'have'} the most tracks: {top[0][1]}"
+    text += f"; then {join_names(runner)}." if runner else "."
+    return Answer(text, best[0] if len(best) == 1 else best, facts=dict(top[:5]))

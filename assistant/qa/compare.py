@@ -27,6 +27,8 @@ _WORD = {
 
 def answer_compare(a: TrackInfo, b: TrackInfo, attribute: str, direction: str | None) -> Answer:
     ids = [a.id, b.id]
+    if attribute == "overview":
+        return answer_overview(a, b)
     if attribute.startswith("same_"):
         return _same(a, b, attribute.removeprefix("same_"))
     getter, show, analysed = _VALUES[attribute]
@@ -48,6 +50,28 @@ def answer_compare(a: TrackInfo, b: TrackInfo, attribute: str, direction: str | 
         text += " The difference is within the error of the tempo estimate."
         return Answer(text, win.title, hedged=True, track_ids=ids, facts=facts)
     return Answer(text, win.title, track_ids=ids, facts=facts)
+
+
+def answer_overview(a: TrackInfo, b: TrackInfo) -> Answer:
+    """Side by side: length, tempo, key, loudness, year, artist."""
+    rows = []
+    facts: dict = {}
+    for attr, (getter, show, _) in _VALUES.items():
+        va, vb = getter(a), getter(b)
+        facts[attr] = {a.title: va, b.title: vb}
+        if va is not None and vb is not None:
+            rows.append(f"{attr} {show(va)} vs {show(vb)}")
+    if a.key_name and b.key_name:
+        rows.append(f"key {a.key_name} vs {b.key_name}")
+        facts["key"] = {a.title: a.key_name, b.title: b.key_name}
+    if a.artist != b.artist:
+        rows.append(f"artist {a.artist or '?'} vs {b.artist or '?'}")
+    text = (
+        f"{a.label} vs {b.label}: "
+        + ("; ".join(rows) if rows else "I know too little about them to compare")
+        + "."
+    )
+    return Answer(text, [a.title, b.title], track_ids=[a.id, b.id], facts=facts)
 
 
 def _same(a: TrackInfo, b: TrackInfo, attribute: str) -> Answer:

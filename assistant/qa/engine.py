@@ -12,11 +12,14 @@ import re
 from dataclasses import asdict, dataclass, field
 
 from assistant.qa.aggregates import (
+    answer_average,
     answer_count,
     answer_count_albums,
     answer_count_artists,
     answer_list,
+    answer_stats,
     answer_superlative,
+    answer_top_artist,
     answer_total_duration,
 )
 from assistant.qa.answer import Answer, dont_know
@@ -26,7 +29,7 @@ from assistant.qa.concepts import Glossary, default_glossary
 from assistant.qa.content import ContentModel
 from assistant.qa.facts import answer_album_tracks, answer_fact
 from assistant.qa.library import LibraryView, Snapshot, TrackInfo
-from assistant.qa.questions import INTENT_TYPES, Question, analyse
+from assistant.qa.questions import CONTENT_LABELS, INTENT_TYPES, VOCABULARY, Question, analyse
 from assistant.qa.resolve import Gazetteer
 from assistant.qa.scores import answer_score
 from assistant.qa.text import join_names, normalise
@@ -54,7 +57,11 @@ _QUESTION_WORDS = set(
     song track piece tune music album artist composer composed wrote written key tempo bpm
     long length duration year released licence license loud loudness fast slow there any
     have has with played play performs performed sound sounds like mood genre instruments
-    measures bars time signature highest lowest note score many tracks songs from""".split()
+    measures bars time signature highest lowest note score many tracks songs from current
+    playing now one ones same compare faster slower longer shorter louder quieter than
+    everything something info details overview give picture summarize characterize more
+    musically be called listening am whats other higher lower bigger smaller more less share
+    versus vs""".split()
 )
 
 
@@ -152,6 +159,13 @@ class QAEngine:
     # -- dispatch ----------------------------------------------------------------------------
 
     def _dispatch(self, q: Question, snap: Snapshot, gaz: Gazetteer, ctx: QAContext) -> Answer:
+        if q.qtype == "concept" and len(q.concepts) == 2:
+            a, b = q.concepts
+            text = " ".join(f"{c.term[:1].upper() + c.term[1:]}: {c.definition}" for c in (a, b))
+            sources = "; ".join(dict.fromkeys((*a.sources, *b.sources)))
+            return Answer(
+                f"{text} (Sources: {sources}.)", [a.term, b.term], facts={"terms": [a.term, b.term]}
+            )
         if q.qtype == "concept":
             c = q.concept
             sources = "; ".join(c.sources) if c.sources else "no source named"
@@ -174,8 +188,24 @@ class QAEngine:
                 if isinstance(found, Answer):
                     return found
                 pair.append(found)
+            if len(pair) == 1:
+                norm = normalise(q.text)
+                spans = [norm[m.start : m.end] for m in q.tracks if m.start >= 0]
+                leftover = _leftover(q.text, q, skip=[pair[0].title, *spans])
+                if leftover:
+                    sugg = gaz.suggest(leftover)
+                    return dont_know(
+                        "no_track",
+                        f"I can't find '{leftover}' in your library"
+                        + (f"; did you mean {join_names(sugg)}?" if sugg else "."),
+                        suggestions=sugg,
+                    )
+                if ctx.current_track_id in snap.tracks and ctx.current_track_id != pair[0].id:
+                    pair.append(snap.tracks[ctx.current_track_id])
+            if not pair and len(ctx.last_result_ids) >= 2:
+                pair = [snap.tracks[i] for i in ctx.last_result_ids[:2] if i in snap.tracks]
             if len(pair) < 2:
-                return dont_know("no_track", "I need two tracks to compare.")
+                return dont_know("no_track", "which two tracks should I compare?")
             return answer_compare(pair[0], pair[1], q.attribute or "tempo", q.direction)
         if q.qtype is None and not q.tracks and q.concept_phrase:
             return dont_know(
@@ -194,6 +224,12 @@ class QAEngine:
     def _about_track(self, q: Question, track: TrackInfo, snap: Snapshot) -> Answer:
         attr = q.attribute or "describe"
         asked_mode = q.filters.mode
+        if q.qtype == "facts" and attr == "title":
+            return Answer(
+                f"That's {track.label}" + (f", from {track.album}" if track.album else "") + ".",
+                track.title,
+                track_ids=[track.id],
+            )
         if q.qtype == "facts":
             if attr == "composer" and not track.composer and track.score_ref:
                 return answer_score(track, "composer")
@@ -221,22 +257,39 @@ class QAEngine:
             return self.content.answer_family(track, family, snap)
         return dont_know("not_understood", "I could not tell what you want to know.")
 
+    def _has_label(self, snap: Snapshot):
+        """A confident yes from the content evidence (file tags, or models above the hedge)."""
+        from assistant.qa.content import HEDGE_BELOW
+
+        def test(track: TrackInfo, family: str, label: str) -> bool:
+            p, _ = self.content.evidence(track, label, family, snap)
+            return p is not None and p >= 0.5 + HEDGE_BELOW / 2
+
+        return test
+
     def _aggregate(self, q: Question, snap: Snapshot) -> Answer:
         f = q.filters
         attr = q.attribute or "count"
+        has_label = self._has_label(snap)
+        if attr == "stats":
+            return answer_stats(snap)
+        if attr == "top_artist":
+            return answer_top_artist(snap, f)
+        if attr.startswith("average_"):
+            return answer_average(snap, attr.removeprefix("average_"), f, has_label)
         if attr == "count_artists":
             return answer_count_artists(snap)
         if attr == "count_albums":
             return answer_count_albums(snap, f)
         if attr == "total_duration":
-            return answer_total_duration(snap, f)
+            return answer_total_duration(snap, f, has_label)
         if attr.startswith("superlative_"):
             return answer_superlative(
-                snap, attr.removeprefix("superlative_"), q.direction or "max", f
+                snap, attr.removeprefix("superlative_"), q.direction or "max", f, has_label
             )
         if attr == "list":
-            return answer_list(snap, f)
-        return answer_count(snap, f)
+            return answer_list(snap, f, has_label)
+        return answer_count(snap, f, has_label)
 
     # -- resolving the track -----------------------------------------------------------------
 
@@ -373,16 +426,24 @@ class QAEngine:
         )
 
 
-_FOLLOW_UP = re.compile(r"\b(it|its|it s|this|that|this one|that one|the track|the song)\b")
+_LABEL_WORDS = frozenset(
+    w for fam in CONTENT_LABELS.values() for words in fam.values() for p in words for w in p.split()
+) | frozenset(VOCABULARY)
+_FOLLOW_UP = re.compile(
+    r"\b(it|its|it s|this|that|this one|that one|the track|the song|current|playing|now)\b"
+)
 
 
-def _leftover(text: str, q: Question) -> str | None:
+def _leftover(text: str, q: Question, skip: list[str] | None = None) -> str | None:
     """The words of a question that look like a name we could not find."""
     # prefer a quoted name
     m = re.search(r"[\"“']([^\"”']{2,80})[\"”']", text)
     if m:
         return m.group(1).strip()
-    words = [w for w in normalise(text).split() if w not in _QUESTION_WORDS]
+    norm = normalise(text)
+    for name in skip or []:
+        norm = norm.replace(normalise(name), " ")
+    words = [w for w in norm.split() if w not in _QUESTION_WORDS and w not in _LABEL_WORDS]
     if q.artist:
         words = [w for w in words if w not in normalise(q.artist).split()]
     if q.album:

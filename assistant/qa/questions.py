@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from rapidfuzz import fuzz, process
+
 from assistant.qa.concepts import Concept, Glossary
 from assistant.qa.resolve import Gazetteer, Mention
 from assistant.qa.text import normalise
@@ -83,16 +85,20 @@ _P = {
     "instrumentation": r"\binstrumentation\b|\bscored for\b|\bhow many (parts|voices)\b"
     r"|\bwhat (parts|voices)\b|\bwhich (parts|voices)\b|\binstruments?\b",
     # catalog facts
+    "title": r"\bwhat('?s| is) (playing|on)\b|\bwhat (song|track|piece|tune) is (this|that|it|"
+    r"playing|on)\b|\bwhat is this (song|track|piece|tune)?\s*$|\bwhat('?s| is) (this|it) called"
+    r"|\bname of (this|the|that) (song|track|piece)\b|\bwhat am i listening to\b",
     "composer": r"\bcompos(ed|er|ers|ition)\b|\bwho wrote\b|\bwritten by\b|\bwho write",
     "artist": r"\bwho (performs?|performed|plays?|played|is|made|did|recorded|sings?)\b"
     r"|\bperform(er|ers|s|ed)?\b|\bartist\b|\bwho('?s| is) (it|this|that) by\b|\bby whom\b"
-    r"|\bwhos it by\b|\bwho by\b|\bmusician\b|\bband\b",
+    r"|\bwhos it by\b|\bwho by\b|\bmusician\b|\bband\b|\bbehind\b",
     "album_tracks": r"\b(what|which) (tracks?|songs?|pieces?) (are|is) (on|in|from)\b"
     r"|\bwhat('?s| is) on\b|\btrack ?list\b|\blist\b.*\balbum\b|\bsongs on\b|\btracks on\b",
     "album": r"\balbum\b|\brecord\b|\bsoundtrack\b|\bwhich release\b",
     "year": r"\byear\b|\bwhen was\b|\bwhen did\b|\breleased?\b|\bcome out\b|\bcame out\b"
     r"|\bdate\b|\bhow old\b|\bwhat decade\b",
-    "duration": r"\bhow long\b|\blength\b|\bduration\b|\brun ?time\b|\bhow many (minutes|seconds)",
+    "duration": r"\bhow long\b|\blength\b|\bduration\b|\brun(ning)? ?time\b"
+    r"|\bhow many (minutes|seconds)",
     "licence": r"\blicen[cs](e|ed|ing)\b|\bcopyright\b|\bcan i (share|reuse|use|remix)\b"
     r"|\bterms\b",
     # audio analysis
@@ -123,6 +129,10 @@ COMPARATIVES = {
     "earlier": ("year", "min"),
     "newer": ("year", "max"),
     "more recent": ("year", "max"),
+    "higher tempo": ("tempo", "max"),
+    "lower tempo": ("tempo", "min"),
+    "more bpm": ("tempo", "max"),
+    "fewer bpm": ("tempo", "min"),
 }
 SUPERLATIVES = {
     "fastest": ("tempo", "max"),
@@ -144,6 +154,7 @@ SUPERLATIVES = {
 _SAME = re.compile(
     r"\bsame (key|tempo|artist|album|composer|year|mode|speed|length)\b"
     r"|\b(key|tempo|artist|album|composer|year|mode)s? (the same|match|differ)"
+    r"|\bshare (?:a |the )?(key|tempo|artist|album|composer|year)\b"
 )
 _COUNT = re.compile(r"\bhow many\b|\bnumber of\b|\bcount\b")
 _TOTAL = re.compile(
@@ -155,6 +166,16 @@ _LIST = re.compile(
     r"\b(which|what|any|list|show|name|find|give me)\b.*\b(tracks?|songs?|pieces?|music|"
     r"anything|something|ones?)\b|\bany(thing|one)? (around|near|about|in|at)\b|\banything\b"
 )
+_STATS = re.compile(
+    r"\b(library )?(stats|statistics)\b|\bsummar(y|ise|ize) (of )?(my |the )?library\b"
+    r"|\bwhat('?s| is) in my library\b|\boverview of (my |the )?library\b"
+)
+_TOP_ARTIST = re.compile(
+    r"\b(which|what|who) (artist|composer|musician)?\s*(has|have|made|wrote) (the )?most\b"
+    r"|\bmost (tracks|songs)\b|\btop artist\b"
+)
+_AVERAGE = re.compile(r"\baverage\b|\bmean\b|\btypical\b|\bmedian\b")
+_DECADE = re.compile(r"\b(?:the )?(19|20)?([0-9])0s\b")
 _BPM = re.compile(r"(\d+(?:\.\d+)?)\s*(?:bpm|beats per minute|beats a minute)")
 _BPM_RANGE = re.compile(r"between (\d+(?:\.\d+)?) and (\d+(?:\.\d+)?)\s*(?:bpm|beats)")
 _KEY_NAME = re.compile(r"\b([a-g])( ?(#|sharp|b|flat))? (major|minor)\b")
@@ -163,11 +184,38 @@ _MINUTES = re.compile(r"(\d+(?:\.\d+)?)\s*(minutes?|mins?|seconds?|secs?)")
 _CONCEPT = re.compile(
     r"^(?:so |ok |okay |and |hey |please |can you )*(?:what(?:s| is| are)|define|explain|"
     r"what does|what do you mean by|meaning of|what is meant by|tell me what|whats? an?)"
-    r"\s+(?:an? |the )?(?:(?:word|term|concept)\s+)?(.+?)(?:\s+(?:mean|means|is))?\s*$"
+    r"\s+(an? |the )?(?:(?:word|term|concept)\s+)?(.+?)(?:\s+(?:mean|means|is))?\s*$"
+)
+_DIFFERENCE = re.compile(
+    r"\bdifference between (?:an? |the )?(.+?) and (?:an? |the )?(.+?)(?: keys?| music)?\s*$"
 )
 _CONCEPT_ANY = re.compile(
     r"\b(define|definition|explain|meaning of|what does .* mean|concept of|in music theory)\b"
 )
+
+
+#: Words questions are made of; a misspelt one ("tmepo") is corrected before matching.
+VOCABULARY = frozenset(
+    """tempo tempos length duration licence license licensed composer composers composed
+    album albums artist artists loudness released release measures signature instruments
+    instrument instrumentation highest lowest fastest faster slowest slower longest longer
+    shortest shorter loudest louder quietest quieter describe description vocals genre
+    genres mood released minutes seconds total average tracks songs pieces library major
+    minor performs performed performer recorded written wrote sound sounds score compare
+    describe""".split()
+)
+
+
+def correct_typos(norm: str) -> str:
+    """Replace misspelt question words (5+ letters, one or two edits) by the intended one."""
+    out = []
+    for w in norm.split():
+        if len(w) >= 5 and w not in VOCABULARY and w.isalpha():
+            hit = process.extractOne(w, VOCABULARY, scorer=fuzz.ratio, score_cutoff=80)
+            if hit is not None:
+                w = hit[0]
+        out.append(w)
+    return " ".join(out)
 
 
 @dataclass
@@ -182,6 +230,10 @@ class Filters:
     tempo_min: float | None = None
     tempo_max: float | None = None
     year: int | None = None
+    year_min: int | None = None  # a decade: "from the 2000s"
+    year_max: int | None = None
+    label: str | None = None  # a content label the tracks must have ("piano", "ambient")
+    label_family: str | None = None
     duration_min: float | None = None
     duration_max: float | None = None
     scores_only: bool = False
@@ -208,6 +260,7 @@ class Question:
     direction: str | None = None  # max / min for superlatives and comparisons
     filters: Filters = field(default_factory=Filters)
     concept: Concept | None = None
+    concepts: list[Concept] = field(default_factory=list)  # "difference between X and Y"
     concept_phrase: str | None = None
     follow_up: bool = False  # no name given: about the current track
 
@@ -237,7 +290,11 @@ def find_label(norm: str) -> tuple[str, str] | None:
 def _key_name(rest: str) -> re.Match | None:
     """A named key ("F# minor"); "a minor key" reads as the mode, not as A minor."""
     for m in _KEY_NAME.finditer(rest):
-        if m.group(1) == "a" and not m.group(2) and rest[m.end() :].startswith((" key", " mode")):
+        if (
+            m.group(1) == "a"
+            and not m.group(2)
+            and rest[m.end() :].startswith((" key", " mode", " or ", " and "))
+        ):
             continue
         return m
     return None
@@ -262,11 +319,10 @@ def analyse(
     """Read ``text`` into a Question. ``names`` are entity values from the NLU, if any."""
     q = Question(text=text)
     norm = normalise(text)
-    mentions = gazetteer.spot(text)
-    _take_names(q, mentions, names or {}, gazetteer)
+    mentions = _take_names(q, gazetteer.spot(text), names or {}, gazetteer)
     # strip named spans before looking for attribute words, so that a title such as
     # "March Thee to Dis" or "Sad" does not read as a question about marches or moods
-    rest = _without_spans(norm, mentions)
+    rest = correct_typos(_without_spans(norm, mentions))
     for k, v in _key_filters(rest).items():
         setattr(q.filters, k, v)
 
@@ -289,7 +345,8 @@ def analyse(
 
 def _take_names(
     q: Question, mentions: list[Mention], names: dict[str, list[str]], gaz: Gazetteer
-) -> None:
+) -> list[Mention]:
+    """Fill the question's names; return the mentions used (their words are not attributes)."""
     strong = [m for m in mentions if m.score >= 80]
     weak = [m for m in mentions if m.score < 80]
     for field_name in ("track", "artist", "album", "composer"):
@@ -302,21 +359,37 @@ def _take_names(
                 q.unknown_names.append(value)
     tracks = [m for m in strong if m.field == "track"]
     if not tracks and weak:
-        tracks = [m for m in weak if m.field == "track"][:1]
+        norm = normalise(q.text)
+        pronoun = re.search(r"\b(it|its|this|that)\b", norm)
+        label_words = {w for fam in CONTENT_LABELS.values() for ws in fam.values() for w in ws}
+        tracks = [
+            m
+            for m in weak
+            if m.field == "track"
+            and not pronoun
+            and normalise(m.name) not in label_words
+            and normalise(m.name) not in VOCABULARY
+        ][:1]
     q.tracks = tracks
+    artist_spans = {(m.start, m.end) for m in strong if m.field == "artist" and m.start >= 0}
+    asks_composer = bool(PATTERNS["composer"].search(normalise(q.text)))
     for m in strong:
+        if m.field == "composer" and (m.start, m.end) in artist_spans and not asks_composer:
+            continue  # a name that is both artist and composer: "by X" means the artist
         if m.field == "artist" and q.artist is None:
             q.artist = m.name
         elif m.field == "album" and q.album is None:
             q.album = m.name
         elif m.field == "composer" and q.composer is None:
             q.composer = m.name
+    return strong + [m for m in tracks if m not in strong]
 
 
 def _without_spans(norm: str, mentions: list[Mention]) -> str:
     out = norm
-    for m in sorted((m for m in mentions if m.start >= 0), key=lambda m: -m.start):
-        out = out[: m.start] + " " + out[m.end :]
+    spans = sorted({(m.start, m.end) for m in mentions if m.start >= 0}, reverse=True)
+    for start, end in spans:
+        out = out[:start] + " " + out[end:]
     return " ".join(out.split())
 
 
@@ -334,10 +407,22 @@ def _key_filters(rest: str) -> dict:
 
 
 def _concept(norm: str, rest: str, q: Question, glossary: Glossary) -> Concept | None:
+    pair = _DIFFERENCE.search(norm)
+    if pair and not q.tracks:
+        a, b = glossary.lookup(pair.group(1)), glossary.lookup(pair.group(2))
+        if a is None and pair.group(1) in ("major", "minor"):
+            a = glossary.lookup(pair.group(1) + " key")
+        if b is None and pair.group(2) in ("major", "minor"):
+            b = glossary.lookup(pair.group(2) + " key")
+        if a is not None and b is not None and a != b:
+            q.concepts = [a, b]
+            return a
     m = _CONCEPT.match(norm)
     phrase = None
     if m:
-        phrase = m.group(1).strip()
+        phrase = m.group(2).strip()
+        if m.group(1) == "the " and _has_attribute_words(phrase):
+            return None  # "what's the bpm?" asks for the current track's tempo
         phrase = re.sub(r"^(a|an|the)\s+", "", phrase)
         phrase = re.sub(r"\s+(in music|in music theory|mean|means|exactly|again)$", "", phrase)
     found = glossary.lookup(phrase) if phrase else None
@@ -361,12 +446,38 @@ def _classify(q: Question, rest: str, norm: str, gaz: Gazetteer) -> tuple[str | 
     # comparisons: two tracks and a comparative, or "same key"
     same = _SAME.search(rest)
     comparative = next((w for w in COMPARATIVES if re.search(rf"\b{w}\b", rest)), None)
-    if len(q.tracks) >= 2 and (same or comparative):
+    pairing = len(q.tracks) >= 2 or re.search(
+        r"\b(or|than|vs|versus|these|those|them|both|the two)\b", rest
+    )
+    if pairing and (same or comparative):
         if same:
             attr = next(g for g in same.groups() if g)
             return "compare", "same_" + {"speed": "tempo", "length": "duration"}.get(attr, attr)
         attribute, q.direction = COMPARATIVES[comparative]
         return "compare", attribute
+
+    if re.search(r"\b(compare|comparison|difference between|differ|vs|versus)\b", rest) and (
+        len(q.tracks) >= 2 or re.search(r"\b(these|those|them|both|two)\b", rest)
+    ):
+        for attr in ("tempo", "duration", "loudness", "year"):
+            if PATTERNS[attr].search(rest):
+                q.direction = "max"
+                return "compare", attr
+        if PATTERNS["key"].search(rest):
+            return "compare", "same_key"
+        return "compare", "overview"
+
+    if _STATS.search(rest) and not q.tracks:
+        return "aggregate", "stats"
+    if _TOP_ARTIST.search(rest):
+        _aggregate_filters(q, rest)
+        return "aggregate", "top_artist"
+    average = _AVERAGE.search(rest)
+    if average and not q.tracks:
+        for attr in ("tempo", "duration", "loudness", "year"):
+            if PATTERNS[attr].search(rest):
+                _aggregate_filters(q, rest)
+                return "aggregate", "average_" + attr
 
     superlative = next((w for w in SUPERLATIVES if re.search(rf"\b{w}\b", rest)), None)
     if superlative and not re.search(r"\b(highest|lowest) (note|pitch)\b", rest):
@@ -392,7 +503,8 @@ def _classify(q: Question, rest: str, norm: str, gaz: Gazetteer) -> tuple[str | 
     if not q.tracks and q.album and PATTERNS["duration"].search(rest):
         return "aggregate", "total_duration"
 
-    if not q.tracks and (_LIST.search(rest) or re.match(r"(tracks?|songs?|pieces?)\b", rest)):
+    listing = _LIST.search(rest) or re.match(r"(tracks?|songs?|pieces?)\b", rest)
+    if not q.tracks and listing and not re.search(r"\b(this|that|it) ?(one|track|song)?\b", rest):
         _aggregate_filters(q, rest)
         if not q.filters.empty() and not (q.tracks and not q.filters.tempo_min):
             return "aggregate", "list"
@@ -416,6 +528,13 @@ def _aggregate_filters(q: Question, rest: str) -> None:
             f.tempo_min, f.tempo_max = bpm * 0.95, bpm * 1.05
     if (m := _YEAR.search(rest)) and not _BPM.search(rest):
         f.year = int(m.group(1))
+    elif m := _DECADE.search(rest):
+        century = m.group(1) or ("20" if int(m.group(2)) <= 2 else "19")
+        f.year_min = int(f"{century}{m.group(2)}0")
+        f.year_max = f.year_min + 9
+    label = find_label(rest)
+    if label is not None:
+        f.label_family, f.label = label
     if m := _MINUTES.search(rest):
         secs = float(m.group(1)) * (60 if m.group(2).startswith("min") else 1)
         before = rest[: m.start()]
@@ -458,7 +577,9 @@ def _track_attribute(
         return "facts", "duration"
     if PATTERNS["year"].search(rest):
         return "facts", "year"
-    if PATTERNS["album"].search(rest) and q.tracks:
+    if PATTERNS["title"].search(rest):
+        return "facts", "title"
+    if PATTERNS["album"].search(rest) and (q.tracks or not q.album):
         return "facts", "album"
     if PATTERNS["artist"].search(rest):
         return "facts", "artist"

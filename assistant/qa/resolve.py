@@ -70,6 +70,14 @@ class Gazetteer:
                     continue
                 self.names[f].setdefault(key, value)
                 self.tracks[f].setdefault(key, []).append(t.id)
+        # a distinctive word of one title stands for it ("Knolls" -> "The Knolls of Doldesh")
+        seen: dict[str, set[str]] = {}
+        for key in self.names["track"]:
+            for word in key.split():
+                if len(word) >= 5 and word not in _COMMON_WORDS:
+                    seen.setdefault(word, set()).add(key)
+        self.partials = {w: next(iter(keys)) for w, keys in seen.items() if len(keys) == 1}
+        self.partials = {w: k for w, k in self.partials.items() if w != k}
 
     # -- spotting names inside a question ---------------------------------------------------
 
@@ -95,6 +103,15 @@ class Gazetteer:
                         candidates.append(
                             Mention(f, name, al.dest_start, al.dest_end, float(al.score) - 5)
                         )
+        for word in original_words:
+            key = normalise(word)
+            if word[:1].isupper() and key in self.partials:
+                idx = padded.find(f" {key} ")
+                if idx >= 0:
+                    title = self.partials[key]
+                    candidates.append(
+                        Mention("track", self.names["track"][title], idx, idx + len(key), 85.0)
+                    )
         # longest span first, then best score; track titles win ties over albums/artists
         order = {"track": 0, "artist": 1, "album": 2, "composer": 3}
         candidates.sort(key=lambda m: (-(m.end - m.start), -m.score, order[m.field]))
@@ -121,6 +138,11 @@ class Gazetteer:
             res.name = self.names[field][key]
             res.tracks = [self.snapshot.tracks[i] for i in table[key]]
             return res
+        if field == "track" and key in self.partials:
+            title = self.partials[key]
+            res.name = self.names[field][title]
+            res.tracks = [self.snapshot.tracks[i] for i in table[title]]
+            return res
         match = process.extractOne(key, list(table), scorer=fuzz.WRatio, score_cutoff=90)
         if match is not None and len(key) >= 4:
             res.name = self.names[field][match[0]]
@@ -143,6 +165,13 @@ class Gazetteer:
                     out.append(name)
                     break
         return out[:limit]
+
+
+_COMMON_WORDS = frozenset(
+    """about after again against among battle their there these those theme music track
+    songs piece pieces where which while would could should under other night light world
+    little great""".split()
+)
 
 
 def _word_aligned(text: str, start: int, end: int) -> bool:
