@@ -23,7 +23,7 @@ import numpy as np
 from assistant.qa.answer import Answer, dont_know
 from assistant.qa.library import Snapshot, TrackInfo
 from assistant.qa.questions import CONTENT_LABELS
-from assistant.qa.text import join_names, percent
+from assistant.qa.text import join_names, normalise, percent
 
 #: Confidence (|p - 0.5| * 2) below which a content answer is hedged.
 HEDGE_BELOW = 0.3
@@ -47,6 +47,11 @@ TAG_EVIDENCE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "organ": ((), ()),
     "harpsichord": (("harpsichord",), ()),
     "harp": (("harp",), ()),
+    "clarinet": ((), ()),
+    "oboe": ((), ()),
+    "bassoon": ((), ()),
+    "saxophone": ((), ()),
+    "mallets": ((), ()),
     "choir": (("choir", "choral", "opera"), ("no vocals", "no vocal", "no voice")),
     "synthesizer": (("synth", "electronic", "electronica", "electro", "techno"), ("classical",)),
     "bass": ((), ()),
@@ -141,12 +146,17 @@ def _tag_probability(track: TrackInfo, label: str) -> Evidence | None:
     return Evidence("musicnn", 0.25, f"no '{pos[0]}' among the top tags")
 
 
+def tag_names_label(tag_name: str, label: str, family: str) -> bool:
+    """Whether a tag such as "Acoustic Grand Piano" or "String Ensemble 1" names the label."""
+    padded = f" {normalise(tag_name)} "
+    return any(f" {w} " in padded for w in (label, *CONTENT_LABELS[family][label]))
+
+
 def _file_fact(track: TrackInfo, label: str, family: str) -> Evidence | None:
-    names = {t.name.lower() for t in track.tags if t.origin in ("file", "user")}
-    words = {label, *CONTENT_LABELS[family][label]}
-    found = names & words
+    own = [t for t in track.tags if t.origin in ("file", "user")]
+    found = [t.name for t in own if tag_names_label(t.name, label, family)]
     if found:
-        return Evidence("file tags", 1.0, f"tagged '{sorted(found)[0]}'")
+        return Evidence("file tags", 1.0, f"tagged '{found[0]}'")
     if family == "instrument":
         instruments = [
             t for t in track.tags if t.origin in ("file", "user") and t.kind == "instrument"
