@@ -58,6 +58,7 @@ class AudioDescription:
     duration: float = 0.0
     silent: bool = False
     tag_probs: dict[str, np.ndarray] = field(default_factory=dict)
+    patch_vectors: np.ndarray | None = None  # (patches, 200) with keep_patches=True
 
     def top_tags(self, n: int = 5, min_confidence: float = 0.0) -> list[ModelTag]:
         return [t for t in self.tags if t.confidence >= min_confidence][:n]
@@ -85,7 +86,9 @@ class Embedder:
         self.untrained: bool = bool(self.config.untrained)
         self.device = device
         self.checkpoint = checkpoint
-        self.patch_batch = patch_batch or (256 if device.type == "cuda" else 32)
+        # on CPU a small batch is as fast and keeps musicnn's feature maps (~25 MB per
+        # patch) from dominating peak memory
+        self.patch_batch = patch_batch or (256 if device.type == "cuda" else 8)
         self.last_truncated: list[bool] = []
         self._text_tower_dir = text_tower_dir
         self._text_tower: TextTower | None = None
@@ -173,15 +176,24 @@ class Embedder:
             return np.zeros((0, self.dim), np.float32)
         return np.stack(vectors)
 
-    def describe(self, item: AudioItem, tags: bool = True) -> AudioDescription:
+    def describe(
+        self, item: AudioItem, tags: bool = True, keep_patches: bool = False
+    ) -> AudioDescription:
         """``describe_stream`` for a file path or an in-memory ``(samples, samplerate)``."""
-        return self.describe_stream(_blocks(item), tags=tags)
+        return self.describe_stream(_blocks(item), tags=tags, keep_patches=keep_patches)
 
-    def describe_stream(self, blocks: Iterable[np.ndarray], tags: bool = True) -> AudioDescription:
-        """Embedding and musicnn tags of a track given as mono float32 16 kHz blocks."""
+    def describe_stream(
+        self, blocks: Iterable[np.ndarray], tags: bool = True, keep_patches: bool = False
+    ) -> AudioDescription:
+        """Embedding and musicnn tags of a track given as mono float32 16 kHz blocks.
+
+        ``tags=False`` skips the second tagger (embedding only, about twice as fast);
+        ``keep_patches`` also returns every patch's musicnn vector (the training data of
+        the shared Transformer: 200 floats per 3 s, under 1 MB per hour).
+        """
         from musicbert.logmel import logmel_stream
 
-        run = _TrackRun(self, tags)
+        run = _TrackRun(self, tags, keep_patches)
         for frames in logmel_stream(run.watch(blocks)):
             run.add_frames(frames)
         return run.finish()
@@ -204,11 +216,12 @@ class Embedder:
 class _TrackRun:
     """The state of one streamed track: frame buffer, patch queue, pooled results."""
 
-    def __init__(self, embedder: Embedder, tags: bool) -> None:
+    def __init__(self, embedder: Embedder, tags: bool, keep_patches: bool = False) -> None:
         from musicbert.logmel import PATCH_FRAMES
 
         self.e = embedder
         self.tags = tags
+        self.kept: list[np.ndarray] | None = [] if keep_patches else None
         self.patch_frames = PATCH_FRAMES
         hop = embedder.config.patch_hop_frames
         self.hop = int(hop) if hop else PATCH_FRAMES
@@ -279,6 +292,8 @@ class _TrackRun:
             duration=self.samples / TARGET_SR,
             silent=self.peak < SILENCE_PEAK,
         )
+        if self.kept is not None:
+            desc.patch_vectors = np.concatenate(self.kept).astype(np.float32)
         if self.tags:
             desc.tag_probs = {
                 k: (v / self.patches).astype(np.float32) for k, v in self.tag_sums.items()
@@ -302,6 +317,8 @@ class _TrackRun:
                 if self.tags and name in TAG_MODELS:
                     probs = out.tag_probs.float().sum(0).cpu().numpy().astype(np.float64)
                     self.tag_sums[name] = self.tag_sums.get(name, 0) + probs
+        if self.kept is not None:
+            self.kept.append(vectors)
         for vec in vectors:
             self.win.append(vec)
             self.recent.append(vec)

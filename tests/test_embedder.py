@@ -142,6 +142,8 @@ def test_streamed_audio_matches_the_whole_signal_computation(embedder):
     assert np.allclose(whole.embedding, streamed.embedding, atol=1e-5)
     want, n = manual_embedding(embedder, wave)
     assert whole.patches == streamed.patches == n == 3  # 2 full patches + the covered tail
+    kept = embedder.describe((wave, SR), tags=False, keep_patches=True).patch_vectors
+    assert kept.shape == (3, 200) and whole.patch_vectors is None
     assert np.allclose(whole.embedding, want, atol=1e-5)
     assert whole.duration == pytest.approx(8.0)
 
