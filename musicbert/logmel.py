@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from musicbert.errors import AudioError
+from musicbert.errors import AudioError, ConfigError
 
 SR = 16_000
 N_FFT = 512
@@ -122,7 +122,10 @@ def _check_wave(wave: np.ndarray) -> np.ndarray:
 
 
 def logmel(wave: np.ndarray) -> np.ndarray:
-    """Mono float32 samples at 16 kHz -> (T, 96) float32 log-mel frames."""
+    """Mono float32 samples at 16 kHz -> (T, 96) float32 log-mel frames.
+
+    The whole signal goes through one STFT; for long files use ``logmel_stream``.
+    """
     wave = _check_wave(wave)
     with torch.inference_mode():
         out = _default_module()(torch.from_numpy(wave).unsqueeze(0))
@@ -192,7 +195,7 @@ def patchify(
     """
     hop = patch_frames if hop_frames is None else int(hop_frames)
     if patch_frames <= 0 or hop <= 0:
-        raise ValueError("patch_frames and hop_frames must be positive")
+        raise ConfigError(f"patch and hop lengths must be positive, got {patch_frames}, {hop}")
     is_tensor = isinstance(frames, torch.Tensor)
     if frames.ndim != 2:
         raise AudioError(

@@ -20,6 +20,9 @@ reported as ``CheckpointError`` naming the file.
 
 from __future__ import annotations
 
+import contextlib
+import mmap
+import os
 import re
 import struct
 from collections.abc import Callable, Iterator
@@ -305,31 +308,44 @@ def read_checkpoint(
     _, text = _index_path(prefix)
     num_shards, entries = list_entries(prefix, verify)
     wanted = [e for e in entries if only is None or only(e.name)]
-    shards: dict[int, bytes] = {}
     out: dict[str, np.ndarray] = {}
-    for entry in wanted:
-        shard_path = Path(f"{text}.data-{entry.shard_id:05d}-of-{num_shards:05d}")
-        if entry.shard_id not in shards:
-            if not shard_path.is_file():
-                raise CheckpointError(f"checkpoint data file missing: {shard_path}")
-            shards[entry.shard_id] = shard_path.read_bytes()
-        where = f"{shard_path.name} ({shard_path.parent}), tensor {entry.name!r}"
-        if entry.sliced:
-            raise CheckpointError(f"{where}: partitioned (sliced) variables are not supported")
-        dtype = _DTYPES.get(entry.dtype)
-        if dtype is None:
-            raise CheckpointError(f"{where}: unsupported TensorFlow dtype {entry.dtype}")
-        count = int(np.prod(entry.shape, dtype=np.int64))
-        if count * dtype.itemsize != entry.size or any(d < 0 for d in entry.shape):
-            raise CheckpointError(f"{where}: size {entry.size} does not match shape {entry.shape}")
-        raw = shards[entry.shard_id][entry.offset : entry.offset + entry.size]
-        if len(raw) != entry.size:
-            raise CheckpointError(f"{where}: data file is truncated")
-        if verify and entry.crc32c is not None and masked_crc32c(raw) != entry.crc32c:
-            raise CheckpointError(f"{where}: checksum mismatch (corrupted data)")
-        out[entry.name] = (
-            np.frombuffer(raw, dtype=dtype)
-            .reshape(entry.shape)
-            .astype(dtype.newbyteorder("="), copy=True)
-        )
+    with contextlib.ExitStack() as stack:
+        shards: dict[int, bytes | mmap.mmap] = {}
+        for entry in wanted:
+            shard_path = Path(f"{text}.data-{entry.shard_id:05d}-of-{num_shards:05d}")
+            if entry.shard_id not in shards:
+                shards[entry.shard_id] = _map_shard(shard_path, stack)
+            out[entry.name] = _tensor(entry, shards[entry.shard_id], shard_path, verify)
     return out
+
+
+def _map_shard(path: Path, stack: contextlib.ExitStack) -> bytes | mmap.mmap:
+    """The shard's bytes, memory-mapped so that only the tensors asked for are read."""
+    try:
+        handle = stack.enter_context(open(path, "rb"))
+        if os.fstat(handle.fileno()).st_size == 0:
+            return b""
+        return stack.enter_context(mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ))
+    except FileNotFoundError as exc:
+        raise CheckpointError(f"checkpoint data file missing: {path}") from exc
+    except OSError as exc:
+        raise CheckpointError(f"cannot read checkpoint data file {path}: {exc.strerror}") from exc
+
+
+def _tensor(entry: BundleEntry, shard: bytes | mmap.mmap, path: Path, verify: bool) -> np.ndarray:
+    where = f"{path.name} ({path.parent}), tensor {entry.name!r}"
+    if entry.sliced:
+        raise CheckpointError(f"{where}: partitioned (sliced) variables are not supported")
+    dtype = _DTYPES.get(entry.dtype)
+    if dtype is None:
+        raise CheckpointError(f"{where}: unsupported TensorFlow dtype {entry.dtype}")
+    count = int(np.prod(entry.shape, dtype=np.int64))
+    if count * dtype.itemsize != entry.size or any(d < 0 for d in entry.shape):
+        raise CheckpointError(f"{where}: size {entry.size} does not match shape {entry.shape}")
+    raw = bytes(shard[entry.offset : entry.offset + entry.size])
+    if len(raw) != entry.size:
+        raise CheckpointError(f"{where}: data file is truncated")
+    if verify and entry.crc32c is not None and masked_crc32c(raw) != entry.crc32c:
+        raise CheckpointError(f"{where}: checksum mismatch (corrupted data)")
+    array = np.frombuffer(raw, dtype=dtype).reshape(entry.shape)
+    return array.astype(dtype.newbyteorder("="), copy=True)

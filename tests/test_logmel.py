@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from musicbert.audio_io import load
-from musicbert.errors import AudioError
+from musicbert.errors import AudioError, ConfigError
 from musicbert.logmel import (
     HOP,
     N_MELS,
@@ -150,3 +150,8 @@ def test_patchify_rejects_bad_shapes():
         patchify(np.zeros((0, N_MELS), np.float32))
     with pytest.raises(AudioError):
         patchify(np.zeros(10, np.float32))
+
+
+def test_patchify_rejects_non_positive_lengths():
+    with pytest.raises(ConfigError):
+        patchify(np.zeros((300, N_MELS), np.float32), hop_frames=0)
