@@ -197,7 +197,7 @@ class QAEngine:
                     return dont_know(
                         "no_track",
                         f"I can't find '{leftover}' in your library"
-                        + (f"; did you mean {join_names(sugg)}?" if sugg else "."),
+                        + (f"; did you mean {join_names(sugg, conj='or')}?" if sugg else "."),
                         suggestions=sugg,
                     )
                 if ctx.current_track_id in snap.tracks and ctx.current_track_id != pair[0].id:
@@ -299,7 +299,11 @@ class QAEngine:
             return dont_know(
                 "no_track",
                 f"there is no track called '{name}' in your library"
-                + (f"; did you mean {join_names(res.suggestions)}?" if res.suggestions else "."),
+                + (
+                    f"; did you mean {join_names(res.suggestions, conj='or')}?"
+                    if res.suggestions
+                    else "."
+                ),
                 suggestions=res.suggestions,
             )
         tracks = res.tracks
@@ -331,7 +335,7 @@ class QAEngine:
             return dont_know(
                 "no_track",
                 f"there is no track called '{name}' in your library"
-                + (f"; did you mean {join_names(sugg)}?" if sugg else "."),
+                + (f"; did you mean {join_names(sugg, conj='or')}?" if sugg else "."),
                 suggestions=sugg,
             )
         leftover = _leftover(q.text, q)
@@ -340,7 +344,7 @@ class QAEngine:
             return dont_know(
                 "no_track",
                 f"I can't find '{leftover}' in your library"
-                + (f"; did you mean {join_names(sugg)}?" if sugg else "."),
+                + (f"; did you mean {join_names(sugg, conj='or')}?" if sugg else "."),
                 suggestions=sugg,
             )
         if ctx.current_track_id is not None and ctx.current_track_id in snap.tracks:

@@ -99,10 +99,21 @@ class Gazetteer:
                     candidates.append(Mention(f, name, idx, idx + len(key), score))
                 elif len(key) >= MIN_FUZZY_LEN:
                     al = fuzz.partial_ratio_alignment(key, norm, score_cutoff=FUZZY_CUTOFF)
-                    if al is not None and _word_aligned(norm, al.dest_start, al.dest_end):
-                        candidates.append(
-                            Mention(f, name, al.dest_start, al.dest_end, float(al.score) - 5)
-                        )
+                    if al is None:
+                        continue
+                    start, end = al.dest_start, al.dest_end
+                    while start < end and norm[start] == " ":
+                        start += 1
+                    while end > start and norm[end - 1] == " ":
+                        end -= 1
+                    # snap the span out to whole words, then score the words themselves
+                    while start > 0 and norm[start - 1] != " ":
+                        start -= 1
+                    while end < len(norm) and norm[end] != " ":
+                        end += 1
+                    score = fuzz.ratio(key, norm[start:end])
+                    if score >= FUZZY_CUTOFF and _word_aligned(norm, start, end):
+                        candidates.append(Mention(f, name, start, end, float(score) - 5))
         for word in original_words:
             key = normalise(word)
             if word[:1].isupper() and key in self.partials:
@@ -156,7 +167,7 @@ class Gazetteer:
         pool = list(self.names[field])
         if field == "track":  # a misremembered name may be an artist or album as well
             pool += list(self.names["artist"]) + list(self.names["album"])
-        found = process.extract(key, pool, scorer=fuzz.WRatio, limit=limit * 2, score_cutoff=60)
+        found = process.extract(key, pool, scorer=fuzz.WRatio, limit=limit * 2, score_cutoff=75)
         out: list[str] = []
         for cand, _score, _ in found:
             for f in FIELDS:

@@ -28,17 +28,17 @@ def format_duration(seconds: float | None) -> str:
     return f"{minutes}:{secs:02d}"
 
 
-def join_names(names: list[str], limit: int = 12) -> str:
+def join_names(names: list[str], limit: int = 12, conj: str = "and") -> str:
     """'A, B and C', cut to ``limit`` names with a count of the rest."""
     if not names:
         return "none"
     shown = names[:limit]
     rest = len(names) - len(shown)
     if rest:
-        return ", ".join(shown) + f" and {rest} more"
+        return ", ".join(shown) + f" {conj} {rest} more"
     if len(shown) == 1:
         return shown[0]
-    return ", ".join(shown[:-1]) + " and " + shown[-1]
+    return ", ".join(shown[:-1]) + f" {conj} " + shown[-1]
 
 
 def percent(p: float) -> str:

@@ -1,0 +1,56 @@
+"""``musicbert ask "TEXT" [--json]``: one turn of the conversation, for scripts.
+
+The text goes through the same ``Assistant.handle`` as the chat (intent,
+entities, action, answer). ``--json`` prints ``Reply.to_json()``: intent,
+entities, answer text, tracks and the structured facts.
+"""
+
+from __future__ import annotations
+
+import json
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "ask",
+        help="one turn: ask or tell the assistant something, print the answer",
+        description=(
+            "Handle one utterance exactly as the chat would (find, recommend, answer a "
+            "question about the library, explain a concept) and print the answer; with "
+            "--json, the intent, entities, answer text and tracks."
+        ),
+    )
+    parser.add_argument("text", nargs="+", help="what you would type, e.g. 'play battle music'")
+    parser.add_argument("--json", action="store_true", help="print the reply as JSON")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from assistant.render import reply_text
+
+    text = " ".join(args.text)
+    try:
+        from assistant.dialogue import Assistant
+    except ImportError:  # a checkout without the dialogue layer: questions still work
+        reply = _qa_only(args.db, text)
+    else:
+        reply = Assistant.from_defaults(db_url=args.db, player=None).handle(text)
+    if args.json:
+        print(json.dumps(reply.to_json(), indent=2, default=str, ensure_ascii=False))
+    else:
+        print(reply_text(reply))
+    return 0
+
+
+def _qa_only(db_url: str | None, text: str):
+    """Answer with the QA engine alone (questions about the library, no playback or search)."""
+    import warnings
+
+    from assistant.qa import QAEngine
+    from catalog.db import open_catalog
+    from musicbert.embedder import Embedder
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        embedder = Embedder.load()
+    return QAEngine(open_catalog(db_url), embedder=embedder).ask(text)
