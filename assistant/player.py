@@ -386,3 +386,11 @@ class Player:
 def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return text[:160]
+
+
+def try_player(device: int | str | None = None) -> tuple[Player | None, str | None]:
+    """A player, or None and the one-line reason there is no sound (front-ends go on typed)."""
+    try:
+        return Player(device), None
+    except DeviceUnavailableError as exc:
+        return None, str(exc)

@@ -1,0 +1,247 @@
+"""The terminal chat: a prompt-toolkit session in front of the dialogue ``Assistant``.
+
+The prompt shows before the heavy parts are loaded: the assistant (NLU,
+MusicBERT, the search index) is built in a background thread while the person
+types their first line, and only the first turn waits for it if it is not
+ready. The names offered for completion come from the catalog by plain SQL,
+also in the background.
+
+Ctrl-C cancels what is happening (the line being typed, the turn being
+answered, a recording) and returns to the prompt; Ctrl-D or ``/quit`` leaves.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, TextIO
+
+from prompt_toolkit import PromptSession
+from prompt_toolkit.completion import Completer, Completion
+from prompt_toolkit.history import FileHistory
+
+from assistant.render import duration, reply_text
+from musicbert.errors import MusicBertError
+
+PROMPT = "you> "
+COMMANDS = {
+    "/help": "what you can say and type",
+    "/voice": "say one command into the microphone (push to talk)",
+    "/quit": "leave (Ctrl-D does too)",
+}
+HELP = """Talk about your music in plain words, for example:
+  play battle music                 play something by Maxstack
+  recommend something calm          more like this / something faster
+  what's playing? / pause / next / louder
+  how many tracks by Maxstack?      what key is Nebula in?
+  add this to my road trip playlist what does 'tempo' mean?
+Commands:
+""" + "\n".join(f"  {name:<8} {text}" for name, text in COMMANDS.items())
+
+
+class NameCompleter(Completer):
+    """Completes slash commands, and artist/track/album/tag names anywhere in the line."""
+
+    def __init__(self) -> None:
+        self.names: list[tuple[str, str]] = []  # (name, kind)
+
+    def set_names(self, names: dict[str, Iterable[str]]) -> None:
+        seen: set[str] = set()
+        out = []
+        for kind, values in names.items():
+            for value in values:
+                if value and value.lower() not in seen:
+                    seen.add(value.lower())
+                    out.append((value, kind))
+        self.names = sorted(out, key=lambda item: item[0].lower())
+
+    def get_completions(self, document, complete_event):
+        text = document.text_before_cursor
+        if text.startswith("/") and " " not in text:
+            for name, meta in COMMANDS.items():
+                if name.startswith(text):
+                    yield Completion(name, start_position=-len(text), display_meta=meta)
+            return
+        words = text.split(" ")
+        offered: set[str] = set()
+        for n in range(min(4, len(words)), 0, -1):  # longest fragment first: "the deep pa"
+            fragment = " ".join(words[-n:])
+            if len(fragment.strip()) < 2 or fragment != fragment.lstrip():
+                continue
+            low = fragment.lower()
+            for name, kind in self.names:
+                if name.lower().startswith(low) and name not in offered:
+                    offered.add(name)
+                    yield Completion(name, start_position=-len(fragment), display_meta=kind)
+
+
+class Chat:
+    """One chat session. ``load`` builds the assistant (called once, in the background)."""
+
+    def __init__(
+        self,
+        load: Callable[[], Any],
+        *,
+        player: Any = None,
+        player_problem: str | None = None,
+        names: Callable[[], dict[str, Iterable[str]]] | None = None,
+        recognizer: Callable[[Any], Any] | None = None,
+        history_path: Path | None = None,
+        out: TextIO | None = None,
+        session_options: dict[str, Any] | None = None,
+    ) -> None:
+        self._load = load
+        self.player = player
+        self.player_problem = player_problem
+        self._names = names
+        self._make_recognizer = recognizer
+        self._recognizer: Any = None
+        self.history_path = history_path
+        self.out = out or sys.stdout
+        self.completer = NameCompleter()
+        self._session_options = session_options or {}
+        self._assistant: Any = None
+        self._load_error: str | None = None
+        self._ready = threading.Event()
+        self._loader = threading.Thread(target=self._load_in_background, daemon=True)
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def _load_in_background(self) -> None:
+        try:
+            if self._names is not None:
+                self.completer.set_names(self._names())
+            self._assistant = self._load()
+        except MusicBertError as exc:
+            self._load_error = str(exc)
+        except Exception as exc:  # keep the chat alive; say what broke
+            self._load_error = f"{type(exc).__name__}: {exc}"
+        finally:
+            self._ready.set()
+
+    def assistant(self) -> Any:
+        """The assistant, waiting for the background load if it is still running."""
+        if not self._ready.is_set():
+            self.say("(one moment: loading the library and the model…)")
+            self._ready.wait()
+        if self._assistant is None:
+            raise MusicBertError(f"the assistant could not start: {self._load_error}")
+        return self._assistant
+
+    # -- the loop --------------------------------------------------------------------------
+
+    def say(self, text: str) -> None:
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def toolbar(self) -> str:
+        if not self._ready.is_set():
+            sound = "loading…"
+        elif self.player is None:
+            sound = "no sound output" if self.player_problem else "playback off"
+        else:
+            st = self.player.status()
+            if st.item is None:
+                sound = "■ stopped"
+            else:
+                mark = "▶" if st.state == "playing" else "⏸"
+                sound = f"{mark} {st.item.title}  {duration(st.elapsed)}"
+            sound += f"  vol {round(st.volume * 100)}%"
+        return f" {sound}   |   /help  /voice  /quit  Ctrl-D leaves"
+
+    def run(self) -> int:
+        self._loader.start()
+        self.say("MusicBERT chat: ask for music in plain words. /help for examples, Ctrl-D leaves.")
+        if self.player_problem:
+            self.say(f"(no playback: {self.player_problem}; the chat goes on typed)")
+        options: dict[str, Any] = {
+            "completer": self.completer,
+            "complete_while_typing": True,
+            "bottom_toolbar": self.toolbar,
+            "refresh_interval": 0.5,
+        }
+        if self.history_path is not None:
+            options["history"] = FileHistory(str(self.history_path))
+        options.update(self._session_options)
+        session: PromptSession = PromptSession(**options)
+        while True:
+            try:
+                line = session.prompt(PROMPT)
+            except KeyboardInterrupt:  # drop the line being typed
+                continue
+            except EOFError:
+                break
+            line = line.strip()
+            if not line:
+                continue
+            if line.startswith("/"):
+                if not self.command(line):
+                    break
+                continue
+            self.turn(line)
+        self.say("bye")
+        if self.player is not None:
+            self.player.close()
+        return 0
+
+    def command(self, line: str) -> bool:
+        """A slash command; False means leave."""
+        name = line.split()[0].lower()
+        if name in ("/quit", "/exit", "/q"):
+            return False
+        if name == "/help":
+            self.say(HELP)
+        elif name == "/voice":
+            self.voice_turn()
+        else:
+            self.say(f"unknown command {name}; try " + ", ".join(COMMANDS))
+        return True
+
+    def turn(self, text: str) -> None:
+        """One typed (or transcribed) line: handled by the assistant, the reply printed."""
+        try:
+            reply = self.assistant().handle(text)
+        except KeyboardInterrupt:
+            self.say("(cancelled)")
+            return
+        except MusicBertError as exc:
+            self.say(f"sorry: {exc}")
+            return
+        self.say(reply_text(reply))
+
+    def voice_turn(self) -> None:
+        """Push to talk: record one command, show the transcript, then handle it as typed."""
+        from assistant.voice import RecordingCancelled, listen
+
+        try:
+            assistant = self.assistant()
+            if self._recognizer is None:
+                self.say("(preparing speech recognition…)")
+                make = self._make_recognizer or _default_recognizer
+                self._recognizer = make(assistant)
+            utterance = listen(
+                self._recognizer, on_start=lambda: self.say("listening… (Ctrl-C cancels)")
+            )
+        except RecordingCancelled:
+            self.say("(recording cancelled)")
+            return
+        except KeyboardInterrupt:
+            self.say("(cancelled)")
+            return
+        except MusicBertError as exc:
+            self.say(f"{exc}; type your request instead")
+            return
+        text = utterance.transcript.text
+        if not text:
+            self.say("(heard something, but no words I know; please try again)")
+            return
+        self.say(f"heard: {text}")
+        self.turn(text)
+
+
+def _default_recognizer(assistant: Any) -> Any:
+    from assistant.voice import Recognizer
+
+    return Recognizer.for_catalog(getattr(assistant, "catalog", None))

@@ -1,0 +1,72 @@
+"""``musicbert voice [--file WAV] [--speak]``: one spoken command, handled like typed text."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "voice",
+        help="say one command (microphone, or --file WAV); the transcript is handled like text",
+        description=(
+            "Record one command from the microphone (or read it from --file), recognise it "
+            "offline with pocketsphinx, print the transcript and handle it exactly like typed "
+            "text. --speak says the answer aloud with espeak-ng."
+        ),
+    )
+    parser.add_argument("--file", metavar="WAV", help="read the command from an audio file")
+    parser.add_argument("--speak", action="store_true", help="say the answer with espeak-ng")
+    parser.add_argument("--voice", default="en-us", help="espeak-ng voice for --speak")
+    parser.add_argument("--json", action="store_true", help="print transcript and reply as JSON")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import time
+
+    from assistant.dialogue import Assistant
+    from assistant.player import try_player
+    from assistant.render import reply_text
+    from assistant.voice import Recognizer, listen, speak, transcribe_file
+    from musicbert.errors import DeviceUnavailableError
+
+    player = None
+    if not args.file:  # a command said live may ask to play; a file is for scripts
+        player, _problem = try_player()
+    assistant = Assistant.from_defaults(db_url=args.db, player=player)
+    recognizer = Recognizer.for_catalog(getattr(assistant, "catalog", None))
+    if args.file:
+        utterance = transcribe_file(args.file, recognizer)
+    else:
+        utterance = listen(
+            recognizer, on_start=lambda: print("listening… (Ctrl-C cancels)", file=sys.stderr)
+        )
+    text = utterance.transcript.text
+    if not args.json:
+        print(f"heard: {text or '(no words recognised)'}")
+    reply = assistant.handle(text) if text else None
+    answered = time.perf_counter()
+    if args.json:
+        out = {
+            "transcript": text,
+            "speech_model": utterance.transcript.model,
+            "end_of_speech_to_answer_s": round(answered - utterance.ended_at, 3),
+            "reply": reply.to_json() if reply else None,
+        }
+        print(json.dumps(out, indent=2, default=str, ensure_ascii=False))
+    elif reply is not None:
+        print(reply_text(reply))
+    if args.speak and reply is not None:
+        try:
+            speak(reply.text, voice=args.voice)
+        except DeviceUnavailableError as exc:
+            print(f"(not spoken: {exc})", file=sys.stderr)
+    if player is not None and player.status().state == "playing":
+        print("(playing; Ctrl-C stops)", file=sys.stderr)
+        try:
+            player.wait_until_stopped()
+        finally:
+            player.close()
+    return 0 if text else 1
