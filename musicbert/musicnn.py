@@ -152,9 +152,8 @@ class Musicnn(nn.Module):
         front = 2 * timbral + 3 * temporal  # 561
         mid = 64
         self.mid_convs = nn.ModuleList(
-            [nn.Conv1d(front, mid, 7, padding=3), nn.Conv1d(mid, mid, 7, padding=3)]
+            [nn.Conv1d(width, mid, 7, padding=3) for width in (front, mid, mid)]
         )
-        self.mid_convs.append(nn.Conv1d(mid, mid, 7, padding=3))
         self.mid_bns = nn.ModuleList([_bn(mid) for _ in range(3)])
         pooled = front + 3 * mid  # 753
         self.pool_bn = _bn(2 * pooled)
