@@ -348,3 +348,18 @@ def _as_mask(mask: torch.Tensor | None, b: int, n: int, device) -> torch.Tensor:
 def _masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     w = mask.to(x.dtype).unsqueeze(-1)
     return (x * w).sum(1) / w.sum(1).clamp_min(1.0)
+
+
+def _register_auto_classes() -> None:
+    """Let ``AutoConfig`` / ``AutoModel`` open MusicBERT checkpoints like any HF model."""
+    from transformers import AutoConfig, AutoModel, AutoModelForPreTraining
+
+    try:
+        AutoConfig.register(MusicBertConfig.model_type, MusicBertConfig)
+        AutoModel.register(MusicBertConfig, MusicBertModel)
+        AutoModelForPreTraining.register(MusicBertConfig, MusicBertForPreTraining)
+    except ValueError:  # already registered (module reloaded)
+        pass
+
+
+_register_auto_classes()

@@ -177,3 +177,11 @@ def test_save_and_load_round_trip_without_the_frozen_towers(tmp_path):
     assert torch.allclose(
         pre.musicbert.get_text_features(text, tm), base.get_text_features(text, tm), atol=1e-6
     )
+
+
+def test_auto_classes_open_a_checkpoint(tmp_path):
+    from transformers import AutoConfig, AutoModel
+
+    MusicBertModel(small_config()).save_pretrained(tmp_path)
+    assert isinstance(AutoConfig.from_pretrained(tmp_path), MusicBertConfig)
+    assert isinstance(AutoModel.from_pretrained(tmp_path), MusicBertModel)
