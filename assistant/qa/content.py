@@ -72,6 +72,8 @@ TAG_EVIDENCE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             "choir",
             "choral",
             "opera",
+            "female vocals",
+            "male vocals",
             "woman",
             "man",
             "male",
@@ -237,6 +239,10 @@ class ContentModel:
             if e is not None
         ]
         if not found:
+            if any(t.origin == "model" for t in track.tags) and not any(
+                TAG_EVIDENCE.get(label, ((), ()))
+            ):
+                return None, [Evidence("musicnn", 0.5, f"the tagger has no tag for {label}")]
             return None, []
         total = sum(WEIGHTS[e.source] for e in found)
         return sum(WEIGHTS[e.source] * e.p for e in found) / total, found
@@ -247,6 +253,16 @@ class ContentModel:
         """ "Is there piano in X?" - yes / no with a confidence, hedged when low."""
         p, ev = self.evidence(track, label, family, snapshot)
         ids = [track.id]
+        if p is None and ev:
+            why = "MusicBERT's zero-shot vote is unavailable" + (
+                " (the model has no trained weights)" if self.embedder is not None else ""
+            )
+            return dont_know(
+                "low_confidence",
+                f"{ev[0].detail}, and {why}, so I can't tell "
+                f"whether {track.label} has {_phrase(family, label)}.",
+                track_ids=ids,
+            )
         if p is None:
             return dont_know(
                 "no_analysis",

@@ -207,7 +207,12 @@ class QAEngine:
             if len(pair) < 2:
                 return dont_know("no_track", "which two tracks should I compare?")
             return answer_compare(pair[0], pair[1], q.attribute or "tempo", q.direction)
-        if q.qtype is None and not q.tracks and q.concept_phrase:
+        if (
+            q.qtype is None
+            and not q.tracks
+            and q.concept_phrase
+            and (q.unknown_concept or not _leftover(q.text, q))
+        ):
             return dont_know(
                 "no_concept",
                 f"'{q.concept_phrase}' is neither a track in your library nor a concept in my "

@@ -161,7 +161,10 @@ _SAME = re.compile(
     r"|\b(key|tempo|artist|album|composer|year|mode)s? (the same|match|differ)"
     r"|\bshare (?:a |the )?(key|tempo|artist|album|composer|year)\b"
 )
-_COUNT = re.compile(r"\bhow many\b|\bnumber of\b|\bcount\b")
+_COUNT = re.compile(
+    r"\bhow many\b(?! (bpm|beats|minutes|seconds|measures|bars|notes|parts|voices|db|decibels))"
+    r"|\bnumber of\b|\bcount\b"
+)
 _TOTAL = re.compile(
     r"\b(total|combined|overall|entire|whole|all together|altogether)\b.*\b(length|duration|"
     r"time|running time|playtime|playing time|long)\b|\bhow long (is|are) (the )?(whole |entire )?"
@@ -194,6 +197,11 @@ _CONCEPT = re.compile(
 _DIFFERENCE = re.compile(
     r"\bdifference between (?:an? |the )?(.+?) and (?:an? |the )?(.+?)(?: keys?| music)?\s*$"
 )
+_NOT_A_TERM = frozenset(
+    """this that it its playing on now the current next last these those my your one song track
+    tune piece music fastest slowest longest shortest loudest quietest oldest newest total
+    average""".split()
+)
 _CONCEPT_ANY = re.compile(
     r"\b(define|definition|explain|meaning of|what does .* mean|concept of|in music theory)\b"
 )
@@ -217,7 +225,12 @@ def correct_typos(norm: str) -> str:
     for w in norm.split():
         if len(w) >= 5 and w not in VOCABULARY and w.isalpha():
             hit = process.extractOne(w, VOCABULARY, scorer=fuzz.ratio, score_cutoff=80)
-            if hit is not None:
+            # a misspelling keeps its length; "record" is a word, not a short "recorded"
+            if (
+                hit is not None
+                and abs(len(hit[0]) - len(w)) <= 1
+                and not (hit[0].startswith(w) or w.startswith(hit[0]))
+            ):
                 w = hit[0]
         out.append(w)
     return " ".join(out)
@@ -266,6 +279,7 @@ class Question:
     filters: Filters = field(default_factory=Filters)
     concept: Concept | None = None
     concepts: list[Concept] = field(default_factory=list)  # "difference between X and Y"
+    unknown_concept: bool = False  # "what is a theremin?" with no glossary entry
     concept_phrase: str | None = None
     follow_up: bool = False  # no name given: about the current track
 
@@ -336,6 +350,8 @@ def analyse(
         q.qtype, q.attribute, q.concept = "concept", "definition", concept
         return q
 
+    if q.unknown_concept and (allowed is None or "concept" in allowed):
+        return q  # answered as "not in my glossary"
     qtype, attribute = _classify(q, rest, norm, gazetteer)
     if allowed is not None and qtype not in allowed and qtype is not None:
         # the NLU's intent says otherwise; keep our reading only when it is a QA type at all
@@ -438,8 +454,10 @@ def _concept(norm: str, rest: str, q: Question, glossary: Glossary) -> Concept |
         found = glossary.spot(rest)
     if found is None and phrase and not q.tracks and not q.artist and not q.album:
         q.concept_phrase = phrase
-        if m and len(phrase.split()) <= 3 and not _has_attribute_words(rest):
-            return None
+        words = set(phrase.split())
+        plain = not (words & (VOCABULARY | _NOT_A_TERM)) and not _has_attribute_words(phrase)
+        if m and len(words) <= 3 and plain and (m.group(1) in ("a ", "an ") or len(words) <= 2):
+            q.unknown_concept = True
     return found
 
 
