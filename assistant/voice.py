@@ -131,6 +131,15 @@ class Endpointer:
         return self._last_loud + 1
 
 
+NOISY_FLOOR_DB = -45.0  # a steady background this loud is noise, not a quiet room
+
+
+def _nothing_heard(pointer: Endpointer, advice: str) -> VoiceError:
+    if pointer.floor_db is not None and pointer.floor_db > NOISY_FLOOR_DB:
+        return VoiceError("heard only steady noise, no speech; try again somewhere quieter")
+    return NoSpeechError(f"heard no speech (only silence); {advice}")
+
+
 def frames_of(samples: np.ndarray) -> Iterable[np.ndarray]:
     for i in range(0, len(samples) - FRAME + 1, FRAME):
         yield samples[i : i + FRAME]
@@ -144,19 +153,25 @@ def endpoint(samples: np.ndarray, config: EndpointerConfig | None = None) -> np.
         if pointer.done:
             break
     if pointer.start is None:
-        raise NoSpeechError("heard no speech (only silence); speak a little louder or closer")
+        raise _nothing_heard(pointer, "speak a little louder or closer")
     end = pointer.end if pointer.end is not None else pointer.frames
     return samples[pointer.start * FRAME : end * FRAME]
 
 
 def looks_like_noise(speech: np.ndarray) -> bool:
-    """True for steady broadband noise: speech has a peaky spectrum and a varying level."""
-    frames = np.stack(list(frames_of(speech))) if len(speech) >= FRAME else None
-    if frames is None:
+    """True for steady broadband noise: speech has a peaky spectrum and a varying level.
+
+    Only the loud frames count, so the silence kept around an utterance does not
+    make steady noise look varied.
+    """
+    if len(speech) < FRAME:
         return True
+    frames = np.stack(list(frames_of(speech)))
+    levels = 10 * np.log10(np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-12)
+    loud = levels > levels.max() - 30.0
+    frames, levels = frames[loud], levels[loud]
     spectra = np.abs(np.fft.rfft(frames * np.hanning(FRAME), axis=1)) ** 2 + 1e-12
     flatness = np.exp(np.mean(np.log(spectra), axis=1)) / np.mean(spectra, axis=1)
-    levels = 10 * np.log10(np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-12)
     return float(np.median(flatness)) > 0.3 and float(np.std(levels)) < 4.0
 
 
@@ -200,7 +215,6 @@ class Recognizer:
         self._decoder.add_lm_file("open", str(model / "en-us.lm.bin"))
         self._domain = self._decoder.current_search()
         self._audio: list[np.ndarray] = []
-        self._rng = np.random.default_rng(0)
 
     @classmethod
     def for_catalog(cls, catalog: Any | None) -> Recognizer:
@@ -221,7 +235,9 @@ class Recognizer:
         synthesised commands word for word, at about 0.3 s per command).
         """
         started = time.perf_counter()
-        pcm = self._pcm(np.concatenate(self._audio) if self._audio else np.zeros(0, np.float32))
+        if not self._audio or sum(len(a) for a in self._audio) < FRAME:
+            return Transcript("", "domain", 0.0)
+        pcm = self._pcm(np.concatenate(self._audio))
         text = self._decode(self._domain, pcm)
         model = "domain"
         if not text:  # nothing the domain model knows: try open English
@@ -248,7 +264,7 @@ class Recognizer:
         fails on exact digital silence (the log of zero energy)."""
         peak = float(np.max(np.abs(samples))) if samples.size else 0.0
         x = samples * (PEAK / peak) if peak > 0 else samples
-        x = x + DITHER * self._rng.standard_normal(len(x))
+        x = x + DITHER * np.random.default_rng(0).standard_normal(len(x))  # same input, same text
         return (np.clip(x, -1.0, 1.0) * 32767).astype("<i2").tobytes()
 
 
@@ -296,10 +312,16 @@ class Utterance:
     ended_at: float  # perf_counter time at which end of speech was detected
 
 
-def transcribe_file(path: str | Path, recognizer: Recognizer) -> Utterance:
+def speech_from_file(path: str | Path) -> np.ndarray:
+    """The end-pointed speech in an audio file; clear errors for bad files, silence, noise."""
     speech = endpoint(read_wav(path))
     if looks_like_noise(speech):
         raise VoiceError("that sounded like noise, not speech; try again somewhere quieter")
+    return speech
+
+
+def transcribe_file(path: str | Path, recognizer: Recognizer) -> Utterance:
+    speech = speech_from_file(path)
     ended = time.perf_counter()
     return Utterance(speech, recognizer.recognize(speech), ended)
 
@@ -340,10 +362,7 @@ def listen(
                         recognizer.feed(frames[fed])
                         fed += 1
                 elif pointer.timed_out:
-                    recognizer.finish()
-                    raise NoSpeechError(
-                        "heard no speech (only silence); check the microphone and try again"
-                    )
+                    raise _nothing_heard(pointer, "check the microphone and try again")
     except KeyboardInterrupt as exc:
         raise RecordingCancelled("recording cancelled") from exc
     except sd.PortAudioError as exc:
@@ -351,7 +370,6 @@ def listen(
     ended = time.perf_counter()
     speech = np.concatenate(frames[pointer.start : pointer.end])
     if looks_like_noise(speech):
-        recognizer.finish()
         raise VoiceError("that sounded like noise, not speech; try again somewhere quieter")
     return Utterance(speech, recognizer.finish(), ended)
 

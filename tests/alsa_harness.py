@@ -2,7 +2,7 @@
 
 ALSA's ``file`` plugin tees every sample a program plays into a file (here a WAV)
 and, for capture, reads what the program records from an ``infile`` (raw
-S16_LE). Its slave is the ``null`` device, which neither paces nor makes sound,
+float32). Its slave is the ``null`` device, which neither paces nor makes sound,
 so a test plays and records faster than real time.
 
 PortAudio reads the ALSA configuration once, when ``sounddevice`` is imported,
@@ -38,7 +38,7 @@ class AlsaSetup:
 
     config: Path
     output_wav: Path  # what was played, as a WAV (header completed when the stream closes)
-    capture_input: Path | None  # raw S16_LE mono at capture_rate that "the microphone" hears
+    capture_input: Path | None  # raw float32 mono at capture_rate that "the microphone" hears
     capture_copy: Path  # the file plugin's copy of what was captured
     output_rate: int
     capture_rate: int
@@ -68,8 +68,11 @@ def write_alsa_config(
 ) -> AlsaSetup:
     """Write an ALSA config whose default PCM plays into a WAV and records from ``capture_input``.
 
-    ``plug`` converts whatever PortAudio asks for into S16_LE at the given rates,
-    so the files have a known format.
+    Playback goes through ``plug``, which converts whatever PortAudio sends
+    into S16_LE at ``output_rate``. Capture must not: through ``plug`` the
+    samples read from the infile arrive out of order (blocks skipped), so the
+    capture PCM is the file plugin itself, and the infile holds float32 at the
+    rate the program records at (``capture_rate``, 16 kHz for voice).
     """
     directory.mkdir(parents=True, exist_ok=True)
     output_wav = directory / "played.wav"
@@ -95,10 +98,7 @@ pcm.!default {{
     type plug
     slave {{ pcm "musicbert_out" format S16_LE channels {output_channels} rate {output_rate} }}
   }}
-  capture.pcm {{
-    type plug
-    slave {{ pcm "musicbert_in" format S16_LE channels 1 rate {capture_rate} }}
-  }}
+  capture.pcm "musicbert_in"
 }}
 """
     )
@@ -150,9 +150,8 @@ def write_capture_input(
             np.zeros(int(trail_silence * rate), np.float32),
         ]
     )
-    pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype("<i2")
     raw_out.parent.mkdir(parents=True, exist_ok=True)
-    pcm.tofile(raw_out)
+    np.clip(audio, -1.0, 1.0).astype("<f4").tofile(raw_out)
     return raw_out
 
 

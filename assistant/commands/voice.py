@@ -26,19 +26,22 @@ def register(subparsers) -> None:
 def run(args) -> int:
     import time
 
-    from assistant.dialogue import Assistant
     from assistant.player import try_player
     from assistant.render import reply_text
-    from assistant.voice import Recognizer, listen, speak, transcribe_file
+    from assistant.voice import Recognizer, Utterance, listen, speak, speech_from_file
     from musicbert.errors import DeviceUnavailableError
 
+    speech = speech_from_file(args.file) if args.file else None  # bad files fail fast
     player = None
     if not args.file:  # a command said live may ask to play; a file is for scripts
         player, _problem = try_player()
+    from assistant.dialogue import Assistant
+
     assistant = Assistant.from_defaults(db_url=args.db, player=player)
     recognizer = Recognizer.for_catalog(getattr(assistant, "catalog", None))
-    if args.file:
-        utterance = transcribe_file(args.file, recognizer)
+    if speech is not None:
+        ended = time.perf_counter()  # a file's speech has ended before we start
+        utterance = Utterance(speech, recognizer.recognize(speech), ended)
     else:
         utterance = listen(
             recognizer, on_start=lambda: print("listening… (Ctrl-C cancels)", file=sys.stderr)
