@@ -10,6 +10,8 @@ orphan tags). Any SQLAlchemy URL, PostgreSQL included, can be given with
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,6 +26,8 @@ from musicbert.paths import home_dir
 
 #: Seconds to wait for a database server before saying it cannot be reached.
 CONNECT_TIMEOUT_S = 10
+#: Seconds an SQLite connection waits for another program's write to finish.
+SQLITE_BUSY_TIMEOUT_S = 30
 
 
 def default_url() -> str:
@@ -44,11 +48,32 @@ def safe_url(url: str) -> str:
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        _use_wal(cursor)
+    finally:
+        cursor.close()
+
+
+def _use_wal(cursor) -> None:
+    """Switch to WAL once (the mode is stored in the file).
+
+    Switching needs a lock SQLite will not wait for, so when several programs
+    open a brand-new catalog at once the switch is retried until it succeeds.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+    while True:
+        try:
+            mode = cursor.execute("PRAGMA journal_mode").fetchone()[0]
+            if mode.lower() not in ("wal", "memory"):
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 @dataclass

@@ -167,3 +167,23 @@ def test_database_of_another_program_is_refused(tmp_path):
         conn.execute("CREATE TABLE tracks (x TEXT)")
     with pytest.raises(ConfigError, match="not made by musicbert"):
         open_catalog(f"sqlite:///{path}")
+
+
+def test_opening_waits_for_another_writer_of_a_new_file(tmp_path):
+    """Switching a new file to WAL while another program writes it must wait, not fail."""
+    import sqlite3
+    import threading
+
+    path = tmp_path / "busy.db"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("CREATE TABLE notes (x TEXT)")  # still in the rollback-journal mode
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO notes VALUES ('writing')")
+    release = threading.Timer(0.5, lambda: other.execute("COMMIT"))
+    release.start()
+    try:
+        with open_catalog(f"sqlite:///{path}") as catalog, catalog.engine.connect() as conn:
+            assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+    finally:
+        release.join()
+        other.close()

@@ -170,6 +170,9 @@ def _open_and_read_version(url: str) -> str:
 def test_concurrent_first_open_creates_the_schema_once(tmp_path):
     import multiprocessing
 
-    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    # Several rounds: the collisions (switching a new file to WAL, creating the tables)
+    # happen in a window of a few milliseconds.
+    urls = [f"sqlite:///{tmp_path / f'shared{n}.db'}" for n in range(12) for _ in range(3)]
     with multiprocessing.get_context("fork").Pool(3) as pool:
-        assert pool.map(_open_and_read_version, [url] * 3) == [str(SCHEMA_VERSION)] * 3
+        versions = pool.map(_open_and_read_version, urls, chunksize=1)
+    assert versions == [str(SCHEMA_VERSION)] * len(urls)
