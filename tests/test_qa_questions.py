@@ -132,3 +132,15 @@ def test_bad_input_gets_an_answer(engine, text):
 def test_random_text_never_raises(engine, text):
     reply = engine.ask(text, QAContext())
     assert reply.text
+
+
+def test_nlu_names_fall_back_to_the_catalog_matcher(engine):
+    # "Chorale" alone is not a title; catalog.queries.find_tracks finds it inside a longer one
+    parse = Parse(
+        text="how long is chorale",
+        intent="ask_track_info",
+        confidence=0.9,
+        entities=[Entity("track", "chorale", 12, 19)],
+    )
+    reply = engine.answer("ask_track_info", parse, QAContext())
+    assert reply.data["answer"] == 40.0 and reply.tracks[0].title == "Chorale BWV 66.6"

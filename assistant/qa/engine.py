@@ -336,7 +336,10 @@ class QAEngine:
             return self._one_track(q.tracks[0].name, q, gaz)
         if q.unknown_names:
             name = q.unknown_names[0]
-            sugg = gaz.suggest(name)
+            found = gaz.resolve(name, "track")
+            if found.found:
+                return self._one_track(found.name or name, q, gaz)
+            sugg = found.suggestions
             return dont_know(
                 "no_track",
                 f"there is no track called '{name}' in your library"
@@ -364,7 +367,7 @@ class QAEngine:
 
     def _gaz(self, snapshot: Snapshot) -> Gazetteer:
         if self._gazetteer is None or self._gazetteer[0] != id(snapshot):
-            self._gazetteer = (id(snapshot), Gazetteer(snapshot))
+            self._gazetteer = (id(snapshot), Gazetteer(snapshot, self.catalog))
         return self._gazetteer[1]
 
     @staticmethod

@@ -52,8 +52,9 @@ class Resolution:
 class Gazetteer:
     """Every normalised catalog name with the tracks it stands for."""
 
-    def __init__(self, snapshot: Snapshot) -> None:
+    def __init__(self, snapshot: Snapshot, catalog=None) -> None:
         self.snapshot = snapshot
+        self.catalog = catalog  # for catalog.queries.find_tracks when our own matching fails
         self.names: dict[str, dict[str, str]] = {f: {} for f in FIELDS}
         self.tracks: dict[str, dict[str, list[int]]] = {f: {} for f in FIELDS}
         for t in snapshot.tracks.values():
@@ -159,8 +160,30 @@ class Gazetteer:
             res.name = self.names[field][match[0]]
             res.tracks = [self.snapshot.tracks[i] for i in table[match[0]]]
             return res
+        shared = self._find_tracks(query, field)
+        if shared is not None and shared.matches:
+            best = shared.matches[0]
+            res.name = best.name
+            res.tracks = [
+                self.snapshot.tracks[i] for i in best.track_ids if i in self.snapshot.tracks
+            ]
+            if res.tracks:
+                return res
         res.suggestions = self.suggest(query, field)
+        if shared is not None:
+            res.suggestions += [n for n in shared.suggestions if n not in res.suggestions]
+            res.suggestions = res.suggestions[:3]
         return res
+
+    def _find_tracks(self, query: str, field: str):
+        """The CATALOG layer's name matcher (words inside longer names, spacing, typos)."""
+        if self.catalog is None or field == "composer":
+            return None
+        try:
+            from catalog.queries import find_tracks
+        except ImportError:
+            return None
+        return find_tracks(self.catalog, query, "title" if field == "track" else field)
 
     def suggest(self, query: str, field: str = "track", limit: int = 3) -> list[str]:
         key = normalise(query)
