@@ -1,0 +1,583 @@
+"""Search and recommendation: SQL filters + FAISS over MusicBERT embeddings.
+
+A text query is embedded by the model's text tower into the same space as the
+tracks' audio embeddings; the vector index finds the nearest tracks. Filters
+(artist, tag, tempo, key, ...) are answered by SQL as a set of allowed track ids
+that the index searches within, so a filtered search still returns k tracks
+whenever k tracks pass. Each hit carries the reasons it matched.
+
+``SearchEngine`` receives an embedder (anything with ``embed_text``, ``model_id``
+and ``dim``); it never builds one.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+from sqlalchemy import Select, func, or_, select
+
+from catalog.db import Catalog
+from catalog.explain import explain_likeness, explain_query, fallback_reason
+from catalog.models import Album, Artist, AudioFeatures, Embedding, PlayHistory, Tag, Track
+from catalog.names import fold
+from catalog.queries import find_tracks, track_rows
+from catalog.vector_index import FLAT_MAX, IndexConfig, VectorIndex, normalise
+from musicbert.errors import MusicBertError, NotFoundError
+
+
+class SearchError(MusicBertError):
+    """A search request that cannot be run as given (bad k, range or key)."""
+
+
+class TextEmbedder(Protocol):
+    model_id: str
+    dim: int
+
+    def embed_text(self, texts: list[str]) -> np.ndarray: ...
+
+
+# --------------------------------------------------------------------------- keys and ranges
+
+_PITCH = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+_SPELLINGS = {
+    pc: names
+    for pc, names in enumerate(
+        [
+            ("C", "B#"),
+            ("C#", "Db"),
+            ("D",),
+            ("D#", "Eb"),
+            ("E", "Fb"),
+            ("F", "E#"),
+            ("F#", "Gb"),
+            ("G",),
+            ("G#", "Ab"),
+            ("A",),
+            ("A#", "Bb"),
+            ("B", "Cb"),
+        ]
+    )
+}
+_KEY = re.compile(
+    r"^\s*(?:(?P<tonic>[a-g])\s*(?P<acc>#|♯|b|♭|-?sharp|-?flat)?)?\s*"
+    r"(?P<mode>major|minor|maj|min|m|dur|moll)?\s*$",
+    re.IGNORECASE,
+)
+
+
+def parse_key(text: str) -> tuple[str | None, str | None]:
+    """("F#", "minor") from "F# minor", "f#m", "Gb min"; (None, "minor") from "minor"."""
+    match = _KEY.match(text or "")
+    if not match or not (match["tonic"] or match["mode"]):
+        raise SearchError(f"cannot read the key {text!r}; write it like 'F# minor' or 'Bb major'")
+    tonic = None
+    if match["tonic"]:
+        pc = _PITCH[match["tonic"].upper()]
+        acc = (match["acc"] or "").lower()
+        pc += 1 if acc in ("#", "♯", "sharp", "-sharp") else -1 if acc else 0
+        tonic = _SPELLINGS[pc % 12][0]
+    mode = match["mode"]
+    if mode:
+        mode = "minor" if mode.lower() in ("minor", "min", "moll", "m") else "major"
+    return tonic, mode
+
+
+def key_spellings(tonic: str) -> tuple[str, ...]:
+    """Every spelling of a tonic's pitch class, as analysis may have stored any of them."""
+    pc = _PITCH[tonic[0].upper()] + (1 if "#" in tonic else -1 if tonic.endswith("b") else 0)
+    return _SPELLINGS[pc % 12]
+
+
+def _number(text: str, clock: bool) -> float:
+    text = text.strip()
+    if clock and ":" in text:
+        minutes, _, seconds = text.partition(":")
+        return float(minutes) * 60 + float(seconds)
+    return float(text)
+
+
+def parse_range(text: str, *, clock: bool = False) -> tuple[float | None, float | None]:
+    """(low, high) from "60-90", "60-", "-90" or "90" (both ends); "1:00-5:00" with clock."""
+    text = (text or "").strip()
+    try:
+        if "-" in text.lstrip("-") or text.startswith("-"):
+            low_text, _, high_text = (
+                text.rpartition("-") if text.startswith("-") else (text.partition("-"))
+            )
+            low = _number(low_text, clock) if low_text.strip() else None
+            high = _number(high_text, clock) if high_text.strip() else None
+        else:
+            low = high = _number(text, clock)
+    except ValueError:
+        raise SearchError(f"cannot read the range {text!r}; write it like 60-90") from None
+    if low is None and high is None:
+        raise SearchError(f"the range {text!r} has no bounds; write it like 60-90")
+    if low is not None and high is not None and low > high:
+        raise SearchError(f"the range {text!r} goes downwards; write the smaller number first")
+    return low, high
+
+
+# --------------------------------------------------------------------------- filters and hits
+
+
+@dataclass
+class SearchFilters:
+    """Conditions a result must meet; None means "any". Ranges are inclusive."""
+
+    artist: str | None = None
+    album: str | None = None
+    #: One tag or several (all must be present).
+    tag: str | list[str] | None = None
+    year_min: int | None = None
+    year_max: int | None = None
+    tempo_min: float | None = None
+    tempo_max: float | None = None
+    #: Tonic ("F#", "Bb") or a whole key ("F# minor"); enharmonic spellings are equal.
+    key: str | None = None
+    mode: str | None = None
+    duration_min: float | None = None
+    duration_max: float | None = None
+    licence: str | None = None
+    exclude_ids: set[int] = field(default_factory=set)
+    #: Leave out the tracks among the last N plays (play history).
+    exclude_recent: int = 0
+
+    def tag_list(self) -> list[str]:
+        if not self.tag:
+            return []
+        return [self.tag] if isinstance(self.tag, str) else list(self.tag)
+
+    def key_and_mode(self) -> tuple[str | None, str | None]:
+        tonic, mode = parse_key(self.key) if self.key else (None, None)
+        if self.mode:
+            _, given = parse_key(self.mode)
+            if given is None:
+                raise SearchError(f"the mode {self.mode!r} is neither major nor minor")
+            if mode and given != mode:
+                raise SearchError(f"key {self.key!r} and mode {self.mode!r} disagree")
+            mode = given
+        return tonic, mode
+
+    def narrows(self) -> bool:
+        """Whether any condition besides the exclusions is set."""
+        return any(
+            value not in (None, "", [])
+            for name, value in asdict(self).items()
+            if name not in ("exclude_ids", "exclude_recent")
+        )
+
+    def check(self) -> None:
+        for low, high, what in (
+            (self.year_min, self.year_max, "year"),
+            (self.tempo_min, self.tempo_max, "tempo"),
+            (self.duration_min, self.duration_max, "duration"),
+        ):
+            if low is not None and high is not None and low > high:
+                raise SearchError(f"the {what} range {low:g}-{high:g} is empty (min > max)")
+        if self.exclude_recent < 0:
+            raise SearchError("exclude_recent must be 0 or more")
+        self.key_and_mode()
+
+    def describe(self) -> str:
+        parts = []
+        if self.artist:
+            parts.append(f"artist {self.artist!r}")
+        if self.album:
+            parts.append(f"album {self.album!r}")
+        parts.extend(f"tag {t!r}" for t in self.tag_list())
+        for low, high, what, unit in (
+            (self.year_min, self.year_max, "year", ""),
+            (self.tempo_min, self.tempo_max, "tempo", " bpm"),
+            (self.duration_min, self.duration_max, "duration", " s"),
+        ):
+            if low is not None or high is not None:
+                lo = "" if low is None else f"{low:g}"
+                hi = "" if high is None else f"{high:g}"
+                parts.append(f"{what} {lo}-{hi}{unit}")
+        tonic, mode = self.key_and_mode()
+        if tonic or mode:
+            parts.append("key " + " ".join(p for p in (tonic, mode) if p))
+        if self.licence:
+            parts.append(f"licence {self.licence!r}")
+        return ", ".join(parts) or "no filters"
+
+
+@dataclass
+class Hit:
+    """One result: the track, its cosine similarity to the query and why it was chosen."""
+
+    track_id: int
+    score: float
+    title: str
+    artist: str | None
+    album: str | None
+    why: list[str] = field(default_factory=list)
+    path: str | None = None
+    duration: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------- the engine
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+class SearchEngine:
+    """Text search, similar tracks, mixes and refinements over one catalog and one model."""
+
+    #: A mix or MMR re-ranking looks at this many times k candidates.
+    CANDIDATES_PER_RESULT = 4
+    #: Query texts whose embeddings are kept (least recently used dropped first).
+    TEXT_CACHE = 256
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        embedder: TextEmbedder,
+        *,
+        index: VectorIndex | None = None,
+        config: IndexConfig | None = None,
+        freshness_s: float | None = None,
+    ):
+        self.catalog, self.embedder = catalog, embedder
+        self.model_id, self.dim = str(embedder.model_id), int(embedder.dim)
+        if index is not None and (index.model_id, index.dim) != (self.model_id, self.dim):
+            index = None  # built for another model: never search it with these vectors
+        self.index = index or VectorIndex.open(catalog, self.model_id, self.dim, config=config)
+        self._text_cache: dict[str, np.ndarray] = {}
+        #: What the index did at open and at later syncs (rebuilds, catch-ups), for the UI.
+        self.notices: list[str] = [self.index.message]
+        #: How stale (seconds) the index may be before a query checks SQL for changes.
+        self.freshness_s = (
+            freshness_s if freshness_s is not None else (0.0 if self.index.count <= FLAT_MAX else 5)
+        )
+
+    # ----------------------------------------------------------------- public API
+
+    def query_vector(self, text: str) -> np.ndarray:
+        """The normalised MusicBERT text embedding of a query, shape (dim,)."""
+        if not isinstance(text, str) or not text.strip():
+            raise SearchError("say what to search for (the query is empty)")
+        vector = np.asarray(self.embedder.embed_text([text.strip()]), np.float32)
+        if vector.shape != (1, self.dim):
+            raise SearchError(
+                f"the embedder returned shape {vector.shape}, expected (1, {self.dim})"
+            )
+        return normalise(vector)[0]
+
+    def search(
+        self,
+        text: str,
+        k: int = 10,
+        filters: SearchFilters | None = None,
+        diversity: float = 0.0,
+    ) -> list[Hit]:
+        """Tracks that best match a text description, best first."""
+        query = self.query_vector(text)
+        ranked = self._ranked(query, k, filters, diversity)
+        return self._hits(ranked, lambda t: explain_query(t, text, filters))
+
+    def similar(
+        self, track_id: int | str, k: int = 10, filters: SearchFilters | None = None
+    ) -> list[Hit]:
+        """Tracks that sound like one track (given by id or name), the track itself excluded."""
+        seed = self.resolve_track(track_id)
+        vector = self._seed_vectors([seed])[0]
+        ranked = self._ranked(vector, k, filters, 0.0, exclude={seed})
+        seeds = self._rows([seed])
+        return self._hits(ranked, lambda t: explain_likeness(t, seeds.values()))
+
+    def mix(
+        self, seed_ids: list[int | str], k: int = 10, filters: SearchFilters | None = None
+    ) -> list[Hit]:
+        """Tracks near the centre of several seed tracks (a mix), seeds excluded."""
+        if not seed_ids:
+            raise SearchError("a mix needs at least one seed track")
+        seeds = list(dict.fromkeys(self.resolve_track(s) for s in seed_ids))
+        centre = normalise(self._seed_vectors(seeds).mean(axis=0, keepdims=True))[0]
+        ranked = self._ranked(centre, k, filters, 0.0, exclude=set(seeds))
+        rows = self._rows(seeds)
+        return self._hits(ranked, lambda t: explain_likeness(t, rows.values()))
+
+    def refined_vector(
+        self,
+        query: str | np.ndarray,
+        toward: str | None,
+        away: str | None = None,
+        strength: float = 0.5,
+    ) -> np.ndarray:
+        """``query`` moved along emb(toward) - emb(away), renormalised (chain refinements)."""
+        if not (toward and toward.strip()) and not (away and away.strip()):
+            raise SearchError("say which way to refine (more of what, or less of what)")
+        if isinstance(query, str):
+            base = self.query_vector(query)
+        else:
+            base = np.asarray(query, np.float32).reshape(-1)
+            if base.shape != (self.dim,):
+                raise SearchError(f"a query vector must have {self.dim} values, not {base.size}")
+            base = normalise(base[None])[0]
+        direction = np.zeros(self.dim, np.float32)
+        if toward and toward.strip():
+            direction += self.query_vector(toward)
+        if away and away.strip():
+            direction -= self.query_vector(away)
+        norm = float(np.linalg.norm(direction))
+        if norm < 1e-6:
+            raise SearchError(f"{toward!r} and {away!r} mean the same to the model; nothing moves")
+        return normalise((base + strength * direction / norm)[None])[0]
+
+    def refine(
+        self,
+        query: str | np.ndarray,
+        toward: str | None,
+        away: str | None = None,
+        k: int = 10,
+        filters: SearchFilters | None = None,
+        strength: float = 0.5,
+    ) -> list[Hit]:
+        """Search again after moving the query ("more upbeat", "less electronic")."""
+        vector = self.refined_vector(query, toward, away, strength)
+        moved = []
+        if toward and toward.strip():
+            moved.append(f"moved toward {toward.strip()!r}")
+        if away and away.strip():
+            moved.append(f"moved away from {away.strip()!r}")
+        words = " ".join(p for p in (query if isinstance(query, str) else "", toward or "") if p)
+        ranked = self._ranked(vector, k, filters, 0.0)
+        return self._hits(ranked, lambda t: explain_query(t, words, filters) + moved)
+
+    def resolve_track(self, ref: int | str) -> int:
+        """A track id from an id or a name; unknown names get close-name suggestions."""
+        if isinstance(ref, (int, np.integer)) or (isinstance(ref, str) and ref.strip().isdigit()):
+            track_id = int(ref)
+            with self.catalog.session() as session:
+                if session.get(Track, track_id) is None:
+                    raise NotFoundError(f"there is no track with id {track_id}")
+            return track_id
+        name = str(ref or "").strip()
+        if not name:
+            raise SearchError("name a track (its title or id)")
+        return self._track_by_name(name)
+
+    # ----------------------------------------------------------------- internals
+
+    def _track_by_name(self, name: str) -> int:
+        found = find_tracks(self.catalog, name)
+        matches = found.matches
+        close = [m for m in matches if m.kind in ("exact", "case", "accent")]
+        if len(close) == 1 or len(matches) == 1:
+            return self._embedded_first((close or matches)[0].track_ids)
+        if matches:
+            names = ", ".join(repr(m.name) for m in matches[:4])
+            raise NotFoundError(f"{name!r} could be {names}; say which (or give the track id)")
+        hint = ", ".join(repr(s) for s in found.suggestions[:3])
+        raise NotFoundError(
+            f"no track called {name!r}" + (f"; did you mean {hint}?" if hint else "")
+        )
+
+    def _embedded_first(self, track_ids: list[int]) -> int:
+        """Of tracks sharing a title, the first one the index can search from."""
+        return next((t for t in sorted(track_ids) if t in self.index), min(track_ids))
+
+    def _seed_vectors(self, track_ids: list[int]) -> np.ndarray:
+        self._fresh()
+        present = [t in self.index for t in track_ids]
+        if not all(present):
+            missing = [t for t, ok in zip(track_ids, present, strict=True) if not ok][0]
+            raise NotFoundError(
+                f"track {missing} has no embedding from model {self.model_id}; run"
+                " `musicbert reindex` to embed it"
+            )
+        return self.index.vectors(track_ids)
+
+    def _fresh(self) -> None:
+        message = self.index.refresh(self.freshness_s)
+        if message and "up to date" not in message:
+            self.notices.append(message)
+
+    def _require_vectors(self) -> None:
+        if self.index.count:
+            return
+        with self.catalog.session() as session:
+            tracks = session.scalar(select(func.count(Track.id)))
+        if not tracks:
+            raise NotFoundError("the catalog is empty: add music with `musicbert ingest <folder>`")
+        raise NotFoundError(
+            f"none of the {tracks} tracks has an embedding from model {self.model_id}:"
+            " run `musicbert reindex`"
+        )
+
+    def _recent(self, n: int) -> set[int]:
+        if n <= 0:
+            return set()
+        query = (
+            select(PlayHistory.track_id)
+            .group_by(PlayHistory.track_id)
+            .order_by(func.max(PlayHistory.played_at).desc(), func.max(PlayHistory.id).desc())
+            .limit(n)
+        )
+        with self.catalog.session() as session:
+            return set(session.scalars(query))
+
+    def _filter_query(self, filters: SearchFilters) -> Select:
+        query = select(Track.id).join(
+            Embedding, (Embedding.track_id == Track.id) & (Embedding.model_id == self.model_id)
+        )
+        if filters.artist:
+            query = query.join(Artist, Track.artist_id == Artist.id).where(
+                or_(
+                    Artist.name.ilike(_like(filters.artist), escape="\\"),
+                    Artist.name_key.like(_like(fold(filters.artist)), escape="\\"),
+                )
+            )
+        needs_album = filters.album or filters.year_min is not None or filters.year_max is not None
+        if needs_album:
+            query = query.outerjoin(Album, Track.album_id == Album.id)
+        if filters.album:
+            query = query.where(
+                or_(
+                    Album.title.ilike(_like(filters.album), escape="\\"),
+                    Album.title_key.like(_like(fold(filters.album)), escape="\\"),
+                )
+            )
+        for name in filters.tag_list():
+            tagged = select(Tag.track_id).where(func.lower(Tag.name) == name.strip().lower())
+            query = query.where(Track.id.in_(tagged))
+        year = func.coalesce(Track.year, Album.year)
+        if filters.year_min is not None:
+            query = query.where(year >= filters.year_min)
+        if filters.year_max is not None:
+            query = query.where(year <= filters.year_max)
+        tonic, mode = filters.key_and_mode()
+        if filters.tempo_min is not None or filters.tempo_max is not None or tonic or mode:
+            query = query.join(AudioFeatures, AudioFeatures.track_id == Track.id)
+        if filters.tempo_min is not None:
+            query = query.where(AudioFeatures.tempo >= filters.tempo_min)
+        if filters.tempo_max is not None:
+            query = query.where(AudioFeatures.tempo <= filters.tempo_max)
+        if tonic:
+            query = query.where(AudioFeatures.key.in_(key_spellings(tonic)))
+        if mode:
+            query = query.where(AudioFeatures.mode == mode)
+        if filters.duration_min is not None:
+            query = query.where(Track.duration >= filters.duration_min)
+        if filters.duration_max is not None:
+            query = query.where(Track.duration <= filters.duration_max)
+        if filters.licence:
+            query = query.where(Track.licence.ilike(_like(filters.licence), escape="\\"))
+        return query
+
+    def _allowed(self, filters: SearchFilters) -> np.ndarray | None:
+        """Track ids passing the filters (None: every track); NotFoundError if none pass."""
+        if not filters.narrows():
+            return None
+        with self.catalog.session() as session:
+            ids = np.fromiter(session.scalars(self._filter_query(filters)), np.int64)
+        if not len(ids):
+            raise NotFoundError(f"no track matches {filters.describe()}")
+        return ids
+
+    def _ranked(
+        self,
+        query: np.ndarray,
+        k: int,
+        filters: SearchFilters | None,
+        diversity: float,
+        exclude: set[int] | None = None,
+    ) -> list[tuple[int, float, Track]]:
+        if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
+            raise SearchError(f"k must be a whole number of at least 1, not {k!r}")
+        if not 0.0 <= diversity <= 1.0:
+            raise SearchError(f"diversity must be between 0 and 1, not {diversity}")
+        filters = filters or SearchFilters()
+        filters.check()
+        self._fresh()
+        self._require_vectors()
+        allowed = self._allowed(filters)
+        excluded = (
+            set(exclude or ()) | set(filters.exclude_ids) | self._recent(filters.exclude_recent)
+        )
+        if allowed is not None and excluded:
+            allowed = np.setdiff1d(allowed, np.fromiter(excluded, np.int64))
+            if not len(allowed):
+                raise NotFoundError(
+                    f"every track matching {filters.describe()} is excluded or recently played"
+                )
+        want = k * self.CANDIDATES_PER_RESULT if diversity > 0 else k
+        for attempt in range(2):
+            over = len(excluded) if allowed is None else 0
+            scores, ids = self.index.search(query, want + over, id_filter=allowed)
+            candidates = [
+                (int(i), float(s))
+                for i, s in zip(ids[0], scores[0], strict=True)
+                if i >= 0 and int(i) not in excluded
+            ]
+            rows = self._rows([i for i, _ in candidates])
+            if all(i in rows for i, _ in candidates) or attempt:
+                break
+            self.notices.append(self.index.sync())  # a row vanished: SQL changed under us
+        ranked = [(i, s, rows[i]) for i, s in candidates if i in rows]
+        if not ranked:
+            raise NotFoundError("no track is left once excluded and recently played ones are out")
+        if diversity > 0:
+            ranked = self._mmr(query, ranked, k, diversity)
+        return ranked[:k]
+
+    def _mmr(self, query, ranked, k: int, diversity: float):
+        """Maximal marginal relevance: trade similarity to the query for novelty."""
+        vectors = self.index.vectors([i for i, _, _ in ranked])
+        relevance = vectors @ query
+        pairwise = vectors @ vectors.T
+        keep = 1.0 - diversity
+        chosen: list[int] = []
+        left = list(range(len(ranked)))
+        while left and len(chosen) < k:
+            if chosen:
+                redundancy = pairwise[np.ix_(left, chosen)].max(axis=1)
+            else:
+                redundancy = np.zeros(len(left))
+            gains = keep * relevance[left] - diversity * redundancy
+            pick = left[int(np.argmax(gains))]
+            chosen.append(pick)
+            left.remove(pick)
+        return [ranked[i] for i in chosen]
+
+    def _rows(self, ids: list[int]) -> dict[int, Track]:
+        return {track.id: track for track in track_rows(self.catalog, ids)}
+
+    def _hits(self, ranked, explain) -> list[Hit]:
+        hits = []
+        for track_id, score, track in ranked:
+            why = explain(track) or fallback_reason(track)
+            hits.append(
+                Hit(
+                    track_id=track_id,
+                    score=round(score, 4),
+                    title=track.title,
+                    artist=track.artist.name if track.artist else None,
+                    album=track.album.title if track.album else None,
+                    why=why,
+                    path=track.path,
+                    duration=track.duration,
+                )
+            )
+        return hits
+
+
+__all__ = [
+    "Hit",
+    "SearchEngine",
+    "SearchError",
+    "SearchFilters",
+    "key_spellings",
+    "parse_key",
+    "parse_range",
+]
