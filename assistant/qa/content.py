@@ -138,8 +138,19 @@ def _tag_probability(track: TrackInfo, label: str) -> Evidence | None:
     hits = [(n, model_tags[n]) for n in pos if n in model_tags]
     misses = [(n, model_tags[n]) for n in neg if n in model_tags]
     if hits:
-        name, c = max(hits, key=lambda h: h[1])
-        return Evidence("musicnn", 0.6 + 0.4 * min(1.0, c / 0.5), f"tag '{name}' at {c:.2f}")
+        direct = {label, *CONTENT_LABELS.get(_family_of(label), {}).get(label, ())}
+
+        def strength(hit: tuple[str, float]) -> float:
+            # a tag naming the label itself is strong evidence; a related one ("electronic"
+            # for a synthesizer, "classical" for strings) only leans
+            name, c = hit
+            if name in direct:
+                return 0.6 + 0.4 * min(1.0, c / 0.5)
+            return 0.5 + 0.2 * min(1.0, c / 0.5)
+
+        name, c = max(hits, key=strength)
+        kind = "" if name in direct else "related "
+        return Evidence("musicnn", strength((name, c)), f"{kind}tag '{name}' at {c:.2f}")
     if misses:
         name, c = max(misses, key=lambda h: h[1])
         return Evidence("musicnn", 0.4 - 0.4 * min(1.0, c / 0.5), f"tag '{name}' at {c:.2f}")
@@ -152,6 +163,10 @@ def tag_names_label(tag_name: str, label: str, family: str) -> bool:
     """Whether a tag such as "Acoustic Grand Piano" or "String Ensemble 1" names the label."""
     padded = f" {normalise(tag_name)} "
     return any(f" {w} " in padded for w in (label, *CONTENT_LABELS[family][label]))
+
+
+def _family_of(label: str) -> str:
+    return next((fam for fam, labels in CONTENT_LABELS.items() if label in labels), "instrument")
 
 
 def _file_fact(track: TrackInfo, label: str, family: str) -> Evidence | None:
