@@ -1,0 +1,47 @@
+"""``musicbert ask``: one scripted turn, as text and as JSON, through the real CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.alsa_harness import no_device_env, run_musicbert
+from tests.qa_library import build_library
+
+pytest.importorskip("assistant.dialogue", reason="needs the dialogue layer")
+
+
+@pytest.fixture()
+def env(tmp_path):
+    url = f"sqlite:///{tmp_path / 'ask.db'}"
+    build_library(url)
+    env = no_device_env(tmp_path / "nohome")
+    env["MUSICBERT_DB"] = url
+    return env
+
+
+def test_ask_json_holds_intent_entities_answer_and_tracks(env):
+    proc = run_musicbert(["ask", "how many tracks by maxstack", "--json"], env)
+    assert proc.returncode == 0, proc.stderr
+    reply = json.loads(proc.stdout)
+    assert reply["intent"] == "ask_stats"
+    assert {"entity": "artist", "value": "Maxstack"}.items() <= reply["entities"][0].items()
+    assert "3" in reply["text"]
+    assert isinstance(reply["tracks"], list)
+
+
+def test_ask_text_output_shows_a_track_table(env):
+    proc = run_musicbert(["ask", "play something by maxstack"], env)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert any(line.split()[:3] == ["#", "Title", "Artist"] for line in lines), proc.stdout
+    assert "Maxstack" in proc.stdout
+
+
+def test_ask_on_a_missing_database_is_one_clear_line(tmp_path):
+    env = no_device_env(tmp_path / "nohome")
+    env["MUSICBERT_DB"] = "postgresql://nobody@127.0.0.1:1/none"
+    proc = run_musicbert(["ask", "hello"], env)
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
