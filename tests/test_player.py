@@ -195,3 +195,28 @@ def test_volume_steps_are_bounded(tmp_path):
     )
     assert out["up"] == 1.0 and out["up2"] == 1.0 and out["down"] == 0.0
     assert out["empty"] == "PlayerError: the play queue is empty; ask for some music first"
+
+
+def test_long_track_is_streamed_not_loaded_whole(tmp_path):
+    """Two minutes of 44.1 kHz stereo is 42 MB as float32; playing it must hold far less."""
+    rate = 44_100
+    path = tmp_path / "long.wav"
+    with sf.SoundFile(str(path), "w", rate, 2, subtype="PCM_16") as handle:
+        t = np.arange(rate) / rate
+        second = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+        for _ in range(120):
+            handle.write(np.stack([second, second], axis=1))
+    out, played, played_rate = run_player(
+        tmp_path,
+        f"""
+        import tracemalloc
+        p.enqueue([PlayItem(1, {str(path)!r}, "Long")])
+        tracemalloc.start()
+        p.play()
+        out["done"] = p.wait_until_stopped(120)
+        out["peak_mb"] = tracemalloc.get_traced_memory()[1] / 1e6
+        """,
+    )
+    assert out["done"] is True
+    assert out["peak_mb"] < 5, out
+    assert abs(sum(e - s for s, e in segments(played, played_rate)) / played_rate - 120) < 0.2

@@ -240,3 +240,28 @@ def test_no_microphone_is_a_clear_error(tmp_path):
 
 def test_frame_size_is_30ms():
     assert FRAME / RATE == pytest.approx(0.03)
+
+
+def test_spoken_answer_reaches_the_output_device_and_is_understood(tmp_path, recognizer):
+    setup = write_alsa_config(tmp_path / "alsa", output_rate=RATE, output_channels=1)
+    code = "from assistant.voice import speak; speak('play battle music', voice='en-us')"
+    proc = run_python(code, setup.env())
+    assert proc.returncode == 0, proc.stderr
+    played, rate = setup.played()
+    assert rate == RATE and played.shape[0] > RATE // 2
+    assert recognizer.recognize(endpoint(played[:, 0])).text == "play battle music"
+
+
+def test_speaking_without_an_output_device_is_a_clear_error(tmp_path):
+    code = textwrap.dedent(
+        """
+        from assistant.voice import speak
+        from musicbert.errors import DeviceUnavailableError
+        try:
+            speak("hello")
+        except DeviceUnavailableError as exc:
+            print("ERR", exc)
+        """
+    )
+    proc = run_python(code, no_device_env(tmp_path))
+    assert proc.stdout.startswith("ERR no audio output device"), proc.stderr
