@@ -322,6 +322,54 @@ class ContentModel:
         )
         return Answer(text, yes, confidence=conf, track_ids=ids, facts=facts)
 
+    def answer_choice(
+        self, track: TrackInfo, family: str, choices: list[str], snapshot: Snapshot
+    ) -> Answer:
+        """ "Is it happy or sad?" - the better supported of two labels, or a hedge."""
+        scored = []
+        for label in choices:
+            p, ev = self.evidence(track, label, family, snapshot)
+            scored.append((p, label, ev))
+        known = [(p, lab, ev) for p, lab, ev in scored if p is not None]
+        ids = [track.id]
+        if not known:
+            return dont_know(
+                "no_analysis",
+                f"there is no evidence about {' or '.join(choices)} for {track.label} yet.",
+                track_ids=ids,
+            )
+        known.sort(key=lambda x: -x[0])
+        p, best, ev = known[0]
+        other = known[1][0] if len(known) > 1 else 1 - p
+        facts = {"scores": {lab: (None if q is None else round(q, 3)) for q, lab, _ in scored}}
+        basis = "; ".join(f"{e.source}: {e.detail}" for e in ev)
+        if p < 0.5:
+            return dont_know(
+                "low_confidence",
+                f"neither {' nor '.join(choices)} stands out for {track.label} ({basis}).",
+                track_ids=ids,
+                facts=facts,
+            )
+        if p - other < HEDGE_BELOW / 2:
+            return Answer(
+                f"I'm not sure: {best} edges it at {percent(p)} against "
+                f"{percent(other)}, too close to call ({basis}).",
+                best,
+                confidence=p - other,
+                hedged=True,
+                reason="low_confidence",
+                track_ids=ids,
+                facts=facts,
+            )
+        return Answer(
+            f"More {best} than {[c for c in choices if c != best][0]}: {percent(p)} "
+            f"against {percent(other)} ({basis}).",
+            best,
+            confidence=p - other,
+            track_ids=ids,
+            facts=facts,
+        )
+
     def answer_family(self, track: TrackInfo, family: str, snapshot: Snapshot) -> Answer:
         """ "What instruments / mood / genre?" - the labels the evidence supports."""
         ids = [track.id]
@@ -344,7 +392,7 @@ class ContentModel:
             "scores": {label: round(p, 3) for p, label, _ in scored},
             "file_tags": file_genres,
         }
-        if file_genres and family in ("genre", "mood"):
+        if file_genres and family in ("genre", "mood", "instrument"):
             text = f"The file tags {track.label} as {join_names(file_genres)}."
             if likely:
                 text += f" The models also hear {join_names(likely)}."

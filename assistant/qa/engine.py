@@ -252,6 +252,8 @@ class QAEngine:
         if q.qtype == "content":
             if attr == "describe":
                 return self.content.describe(track, snap)
+            if len(q.choices) == 2:
+                return self.content.answer_choice(track, q.label_family, q.choices, snap)
             if q.label and q.polar:
                 return self.content.answer_polar(track, q.label_family, q.label, snap)
             family = q.label_family or attr

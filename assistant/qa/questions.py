@@ -275,6 +275,7 @@ class Question:
     label: str | None = None  # content label ("piano", "sad")
     label_family: str | None = None  # instrument / vocals / mood / genre
     polar: bool = False  # a yes/no question ("is there piano in X?")
+    choices: list[str] = field(default_factory=list)  # "happy or sad?": pick one
     direction: str | None = None  # max / min for superlatives and comparisons
     filters: Filters = field(default_factory=Filters)
     concept: Concept | None = None
@@ -291,6 +292,18 @@ _FOLLOW_ONLY = re.compile(
     r"okay|so|and the|then)?( the same for| for)?\s*$"
 )
 _SCORE_WORDS = re.compile(r"\bscore\b|\bsheet music\b|\bnotation\b|\bon paper\b")
+
+
+def find_labels(norm: str) -> list[tuple[str, str]]:
+    """Every content label named in the normalised text, in order: [(family, label)]."""
+    found: list[tuple[int, str, str]] = []
+    padded = f" {norm} "
+    for family, labels in CONTENT_LABELS.items():
+        for label, words in labels.items():
+            idx = min((i for w in words if (i := padded.find(f" {w} ")) >= 0), default=-1)
+            if idx >= 0:
+                found.append((idx, family, label))
+    return [(fam, lab) for _, fam, lab in sorted(found)]
 
 
 def find_label(norm: str) -> tuple[str, str] | None:
@@ -581,7 +594,10 @@ def _track_attribute(
         if PATTERNS[attr].search(rest):
             return "score", attr
     label = find_label(rest)
-    if PATTERNS["instrumentation"].search(rest) and (is_score or score_words):
+    score_parts = re.search(
+        r"\binstrumentation\b|\bscored for\b|\b(parts|voices)\b|\bwritten for\b", rest
+    )
+    if PATTERNS["instrumentation"].search(rest) and (score_words or (is_score and score_parts)):
         if label is None or not _POLAR.match(rest):
             return "score", "instrumentation"
     if PATTERNS["composer"].search(rest):
@@ -611,6 +627,9 @@ def _track_attribute(
     if label is not None:
         q.label_family, q.label = label
         q.polar = bool(_POLAR.match(rest)) or bool(re.search(r"\b(there|any)\b", rest))
+        labels = [lab for fam, lab in find_labels(rest) if fam == q.label_family]
+        if len(labels) >= 2 and re.search(r"\bor\b", rest):
+            q.choices = labels[:2]  # "is it happy or sad?"
         return "content", q.label_family
     if PATTERNS["instrumentation"].search(rest):
         return "content", "instrument"

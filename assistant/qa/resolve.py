@@ -71,6 +71,11 @@ class Gazetteer:
                     continue
                 self.names[f].setdefault(key, value)
                 self.tracks[f].setdefault(key, []).append(t.id)
+                # "Title (extra)" is also known as "Title"
+                short = normalise(_PARENTHESES.sub(" ", value))
+                if short and short != key and f in ("track", "album"):
+                    self.names[f].setdefault(short, value)
+                    self.tracks[f].setdefault(short, []).append(t.id)
         # a distinctive word of one title stands for it ("Knolls" -> "The Knolls of Doldesh")
         seen: dict[str, set[str]] = {}
         for key in self.names["track"]:
@@ -201,6 +206,7 @@ class Gazetteer:
         return out[:limit]
 
 
+_PARENTHESES = re.compile(r"\s*[\(\[][^\)\]]*[\)\]]")
 _COMMON_WORDS = frozenset(
     """about after again against among battle their there these those theme music track
     songs piece pieces where which while would could should under other night light world

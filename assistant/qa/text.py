@@ -13,7 +13,7 @@ def normalise(text: str) -> str:
     """Case-, accent- and punctuation-insensitive form used for every name comparison."""
     decomposed = unicodedata.normalize("NFKD", text)
     stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
-    stripped = stripped.replace("'", "").replace("\u2019", "")
+    stripped = stripped.replace("'", "").replace("\u2019", "").replace("_", " ")
     return _SPACES.sub(" ", _NON_WORD.sub(" ", stripped.casefold())).strip()
 
 
