@@ -1,0 +1,76 @@
+"""``musicbert demo``: build the freely licensed demo library and print its statistics."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="build the demo library (Wesnoth + Endgame: Singularity soundtracks, "
+        "music21 scores rendered with FluidSynth)",
+        description="Renders the music21 corpus pieces (cached), ingests them with the "
+        "wesnoth-1.16-music and singularity-music packages, then prints library stats. "
+        "A second run reuses everything that is unchanged.",
+    )
+    parser.add_argument("--no-embed", action="store_true", help="skip the MusicBERT embedding")
+    parser.add_argument("--checkpoint", help="MusicBERT checkpoint (default: the packaged one)")
+    parser.add_argument("--workers", type=int, default=None, help="analysis processes")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.set_defaults(func=run)
+
+
+def _stats(catalog) -> dict | None:
+    try:
+        from catalog.queries import library_stats
+    except ImportError:
+        return None
+    return library_stats(catalog)
+
+
+def run(args: argparse.Namespace) -> int:
+    from assistant.commands.ingest import load_embedder
+    from catalog.db import open_catalog
+    from catalog.demo import build_demo_library
+
+    catalog = open_catalog(args.db)
+    try:
+        embedder = None if args.no_embed else load_embedder(args.checkpoint)
+        summary = build_demo_library(
+            catalog, embedder, workers=args.workers, progress=not args.json
+        )
+        stats = _stats(catalog)
+    finally:
+        catalog.close()
+    if args.json:
+        out = summary.to_dict()
+        out["stats"] = stats
+        print(json.dumps(out, indent=2, ensure_ascii=False, default=str))
+        return 0
+    print(f"rendered {summary.rendered} score(s), reused {summary.cached} cached render(s)")
+    for ref, reason in summary.render_failed:
+        print(f"not rendered {ref}: {reason}")
+    for line in summary.missing_sources:
+        print(f"missing source: {line}")
+    for line in summary.ingest.lines() if summary.ingest else []:
+        print(line)
+    for folder, count in summary.sources.items():
+        print(f"{count:4d} tracks from {folder}")
+    if stats is not None:
+        _print_stats(stats)
+    return 0
+
+
+def _print_stats(stats: dict) -> None:
+    """The same table ``musicbert stats`` prints, when that command is there."""
+    try:
+        from assistant.commands.stats import render
+    except ImportError:
+        render = None
+    if render is not None:
+        print(render(stats))
+        return
+    for key, value in stats.items():
+        print(f"{key}: {json.dumps(value, ensure_ascii=False, default=str)[:400]}")
