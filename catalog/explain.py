@@ -105,13 +105,17 @@ def explain_query(track: Track, text: str | None, filters: SearchFilters | None)
         if phrase in wanted:
             why.append(describe_tag(tag))
     features = track.features
-    if text and features is not None and features.tempo:
+    tempo_filtered = filters is not None and (
+        filters.tempo_min is not None or filters.tempo_max is not None
+    )
+    if text and features is not None and features.tempo and not tempo_filtered:
         for word in set(fold_words(text)) & TEMPO_WORDS.keys():
             low, high, label = TEMPO_WORDS[word]
             if low <= features.tempo <= high:
                 why.append(f"tempo {features.tempo:.0f} bpm ({label})")
                 break
-    if text and features is not None and features.mode:
+    key_filtered = filters is not None and bool(filters.key or filters.mode)
+    if text and features is not None and features.mode and not key_filtered:
         if features.mode in fold_words(text):
             why.append(f"key {features.key} {features.mode}")
     if filters is not None:

@@ -1,0 +1,173 @@
+"""``musicbert search TEXT`` and ``musicbert similar TRACK``: find tracks, print a table or JSON."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import sys
+import warnings
+
+
+def _add_filters(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("filters (all must hold)")
+    group.add_argument(
+        "--artist", help="artist name (case-insensitive, part of the name is enough)"
+    )
+    group.add_argument("--album", help="album title (case-insensitive, part is enough)")
+    group.add_argument("--tag", action="append", help="a tag the track has (repeat for several)")
+    group.add_argument("--year", metavar="RANGE", help="e.g. 1990-2000, 1995, 2000-")
+    group.add_argument("--tempo", metavar="RANGE", help="beats per minute, e.g. 60-90")
+    group.add_argument("--key", help="e.g. 'F# minor', 'Bb', 'minor'")
+    group.add_argument("--duration", metavar="RANGE", help="seconds or m:ss, e.g. 1:00-5:00")
+    group.add_argument("--licence", "--license", dest="licence", help="e.g. CC-BY")
+    group.add_argument(
+        "--exclude-recent", type=int, default=0, metavar="N", help="skip the last N tracks played"
+    )
+
+
+def register(subparsers) -> None:
+    search = subparsers.add_parser(
+        "search",
+        help="find tracks matching a description ('calm piano')",
+        description="Embed the description with MusicBERT's text tower and return the nearest "
+        "tracks in the shared audio-text space, within the filters given.",
+    )
+    search.add_argument("query", help="what the music should be like")
+    search.add_argument("-k", type=int, default=10, help="how many tracks (default 10)")
+    search.add_argument(
+        "--diverse",
+        type=float,
+        default=0.0,
+        metavar="D",
+        help="0..1: trade closeness for variety among the results (MMR)",
+    )
+    _add_filters(search)
+    search.add_argument("--checkpoint", help="MusicBERT checkpoint (default: the packaged one)")
+    search.add_argument("--json", action="store_true", help="print the results as JSON")
+    search.set_defaults(func=run_search)
+
+    similar = subparsers.add_parser(
+        "similar",
+        help="find tracks that sound like a track (by id or title)",
+        description="Tracks nearest to one track's MusicBERT audio embedding.",
+    )
+    similar.add_argument("track", help="track id or title")
+    similar.add_argument("-k", type=int, default=10, help="how many tracks (default 10)")
+    _add_filters(similar)
+    similar.add_argument("--checkpoint", help="MusicBERT checkpoint (default: the packaged one)")
+    similar.add_argument("--json", action="store_true", help="print the results as JSON")
+    similar.set_defaults(func=run_similar)
+
+
+@functools.lru_cache(maxsize=2)
+def load_embedder(checkpoint: str | None):
+    """The embedder, loaded once per process; an untrained-model warning becomes one line."""
+    import torch
+
+    from musicbert.embedder import Embedder
+
+    torch.set_num_threads(1)  # one short text: a second thread only waits on a busy machine
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        embedder = Embedder.load(checkpoint)
+    for warning in caught:
+        print(f"musicbert: note: {warning.message}", file=sys.stderr)
+    return embedder
+
+
+def filters_from(args: argparse.Namespace):
+    from catalog.search import SearchFilters, parse_range
+
+    filters = SearchFilters(
+        artist=args.artist,
+        album=args.album,
+        tag=args.tag or None,
+        key=args.key,
+        licence=args.licence,
+        exclude_recent=args.exclude_recent,
+    )
+    for option, low, high, clock in (
+        ("year", "year_min", "year_max", False),
+        ("tempo", "tempo_min", "tempo_max", False),
+        ("duration", "duration_min", "duration_max", True),
+    ):
+        text = getattr(args, option)
+        if text:
+            lo, hi = parse_range(text, clock=clock)
+            if option == "year":
+                lo, hi = (None if lo is None else int(lo)), (None if hi is None else int(hi))
+            setattr(filters, low, lo)
+            setattr(filters, high, hi)
+    return filters
+
+
+def _engine(args: argparse.Namespace):
+    from catalog.db import open_catalog
+    from catalog.search import SearchEngine
+
+    embedder = load_embedder(args.checkpoint)
+    catalog = open_catalog(args.db)
+    return catalog, SearchEngine(catalog, embedder)
+
+
+def _report(engine, hits, args: argparse.Namespace, request: dict) -> int:
+    notices = [n for n in engine.notices if n and not n.startswith(("loaded", "index up to"))]
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    **request,
+                    "model_id": engine.model_id,
+                    "results": [hit.to_dict() for hit in hits],
+                    "notices": notices,
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
+        return 0
+    for notice in notices:
+        print(f"musicbert: {notice}", file=sys.stderr)
+    print(format_table(hits))
+    return 0
+
+
+def run_search(args: argparse.Namespace) -> int:
+    filters = filters_from(args)
+    catalog, engine = _engine(args)
+    try:
+        hits = engine.search(args.query, k=args.k, filters=filters, diversity=args.diverse)
+        request = {"query": args.query, "k": args.k, "filters": filters.describe()}
+        return _report(engine, hits, args, request)
+    finally:
+        catalog.close()
+
+
+def run_similar(args: argparse.Namespace) -> int:
+    filters = filters_from(args)
+    catalog, engine = _engine(args)
+    try:
+        seed = engine.resolve_track(args.track)
+        hits = engine.similar(seed, k=args.k, filters=filters)
+        request = {"track": args.track, "track_id": seed, "k": args.k}
+        return _report(engine, hits, args, request)
+    finally:
+        catalog.close()
+
+
+def _cut(text: str | None, width: int) -> str:
+    text = text or "-"
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def format_table(hits) -> str:
+    """Rank, score, id, title, artist, album, and the reasons, one track per line."""
+    header = f"{'#':>3}  {'score':>6}  {'id':>6}  {'title':30}  {'artist':20}  {'album':20}  why"
+    lines = [header, "-" * len(header)]
+    for rank, hit in enumerate(hits, 1):
+        lines.append(
+            f"{rank:>3}  {hit.score:6.3f}  {hit.track_id:>6}  {_cut(hit.title, 30):30}  "
+            f"{_cut(hit.artist, 20):20}  {_cut(hit.album, 20):20}  {'; '.join(hit.why)}"
+        )
+    return "\n".join(lines)
