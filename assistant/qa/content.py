@@ -22,7 +22,7 @@ import numpy as np
 
 from assistant.qa.answer import Answer, dont_know
 from assistant.qa.library import Snapshot, TrackInfo
-from assistant.qa.questions import CONTENT_LABELS
+from assistant.qa.questions import CONTENT_LABELS, IMPLIED_BY
 from assistant.qa.text import join_names, normalise, percent
 
 #: Confidence (|p - 0.5| * 2) below which a content answer is hedged.
@@ -52,6 +52,11 @@ TAG_EVIDENCE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "bassoon": ((), ()),
     "saxophone": ((), ()),
     "mallets": ((), ()),
+    "viola": ((), ()),
+    "banjo": ((), ()),
+    "accordion": ((), ()),
+    "harmonica": ((), ()),
+    "recorder": ((), ()),
     "choir": (("choir", "choral", "opera"), ("no vocals", "no vocal", "no voice")),
     "synthesizer": (("synth", "electronic", "electronica", "electro", "techno"), ("classical",)),
     "bass": ((), ()),
@@ -162,7 +167,8 @@ def _tag_probability(track: TrackInfo, label: str) -> Evidence | None:
 def tag_names_label(tag_name: str, label: str, family: str) -> bool:
     """Whether a tag such as "Acoustic Grand Piano" or "String Ensemble 1" names the label."""
     padded = f" {normalise(tag_name)} "
-    return any(f" {w} " in padded for w in (label, *CONTENT_LABELS[family][label]))
+    words = (label, *CONTENT_LABELS[family][label], *IMPLIED_BY.get(label, ()))
+    return any(f" {w} " in padded for w in words)
 
 
 def _family_of(label: str) -> str:

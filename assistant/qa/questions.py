@@ -47,6 +47,11 @@ CONTENT_LABELS: dict[str, dict[str, tuple[str, ...]]] = {
         "bassoon": ("bassoon", "bassoons"),
         "saxophone": ("saxophone", "sax", "saxophones"),
         "mallets": ("marimba", "xylophone", "vibraphone", "glockenspiel", "celesta"),
+        "viola": ("viola", "violas"),
+        "banjo": ("banjo", "banjos"),
+        "accordion": ("accordion", "accordions"),
+        "harmonica": ("harmonica", "harmonicas", "mouth organ"),
+        "recorder": ("recorder", "recorders"),
         "choir": ("choir", "choral", "chorus"),
         "synthesizer": ("synth", "synths", "synthesizer", "synthesiser", "synthesizers"),
         "bass": ("bass guitar", "bassline", "bass line"),
@@ -234,6 +239,15 @@ def correct_typos(norm: str) -> str:
                 w = hit[0]
         out.append(w)
     return " ".join(out)
+
+
+#: Instruments that imply a broader label: a violin part means there are strings.
+IMPLIED_BY: dict[str, tuple[str, ...]] = {
+    "strings": ("violin", "viola", "cello", "fiddle", "string ensemble", "contrabass"),
+    "orchestra": ("string ensemble",),
+    "brass": ("trumpet", "trombone", "tuba", "french horn"),
+    "vocals": ("choir", "voice", "vocals", "singing"),
+}
 
 
 @dataclass
