@@ -35,6 +35,14 @@ def load_embedder(checkpoint: str | None):
     return Embedder.load(checkpoint)
 
 
+def sync_vector_index(catalog, embedder) -> None:
+    """Bring the search index in step with what was just ingested (RETRIEVAL's index)."""
+    from catalog.vector_index import VectorIndex
+
+    index = VectorIndex.open(catalog, str(embedder.model_id), embedder.dim)
+    print(f"musicbert: {index.message}", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
     from catalog.db import open_catalog
     from catalog.ingest import ingest
@@ -50,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
             progress=not args.json,
             batch_size=max(1, args.batch_size),
         )
+        if embedder is not None:
+            sync_vector_index(catalog, embedder)
     finally:
         catalog.close()
     if args.json:
