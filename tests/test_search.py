@@ -543,3 +543,40 @@ def test_search_with_filters_on_postgres(pg_url, embedder):
         assert engine.similar(library["Night Drive"], k=1)[0].track_id != library["Night Drive"]
     finally:
         catalog.close()
+
+
+@pytest.mark.slow
+def test_ingest_adds_delete_removes_reembed_replaces(catalog, embedder, tmp_path):
+    """Real ingestion (analysis, musicnn tags, MusicBERT audio embedding) feeding the engine."""
+    from catalog.ingest import ingest
+    from tests.audio_fixtures import write_audio
+
+    folder = tmp_path / "music"
+    folder.mkdir()
+    for i, freq in enumerate((220.0, 330.0, 440.0)):
+        write_audio(folder / f"t{i}.wav", seconds=3.0, freq=freq, seed=i)
+    engine = SearchEngine(catalog, embedder)
+    with pytest.raises(NotFoundError, match="empty"):
+        engine.search("a tone")
+
+    ingest(catalog, [folder], embedder=embedder, workers=1, progress=False)
+    with catalog.session() as session:
+        by_name = {t.path.rsplit("/", 1)[-1]: t.id for t in session.scalars(select(Track))}
+    assert len(engine.search("a plucked tone", k=10)) == 3  # adds
+    ids, vectors = stored_vectors(catalog, engine.model_id)
+    assert np.allclose(engine.index.vectors(ids), vectors, atol=1e-6)
+
+    with catalog.session() as session:  # delete removes
+        session.delete(session.get(Track, by_name["t0.wav"]))
+    hits = engine.search("a plucked tone", k=10)
+    assert by_name["t0.wav"] not in [h.track_id for h in hits] and len(hits) == 2
+
+    before = engine.index.vectors([by_name["t1.wav"]])[0]
+    write_audio(folder / "t1.wav", seconds=4.0, freq=660.0, seed=9)  # the file changes
+    ingest(catalog, [folder / "t1.wav"], embedder=embedder, workers=1, progress=False)
+    engine.search("a plucked tone", k=10)
+    ids, vectors = stored_vectors(catalog, engine.model_id)
+    after = engine.index.vectors([by_name["t1.wav"]])[0]
+    assert by_name["t1.wav"] in ids.tolist() and engine.index.count == 2  # re-embed replaces
+    assert np.allclose(after, vectors[ids.tolist().index(by_name["t1.wav"])], atol=1e-6)
+    assert not np.allclose(after, before, atol=1e-4)

@@ -167,3 +167,21 @@ def test_search_in_a_real_process(library, isolated_home):
     results = json.loads(done.stdout)["results"]
     assert results[0]["title"] == "Blue Smoke" and len(results) == 2
     assert set(LIBRARY) >= {r["title"] for r in results}
+
+
+@pytest.mark.slow
+def test_ingest_command_leaves_the_index_in_step(tmp_path, capsys):
+    from catalog.vector_index import VectorIndex
+    from tests.audio_fixtures import write_audio
+
+    for i in range(2):
+        write_audio(tmp_path / f"a{i}.wav", seconds=3.0, freq=300.0 + 100 * i, seed=i)
+    code, _, err = run(capsys, "ingest", str(tmp_path), "--workers", "1", "--json")
+    assert code == 0 and "index" in err
+    embedder = load_embedder(None)
+    catalog = open_catalog()
+    try:
+        index = VectorIndex.open(catalog, str(embedder.model_id), embedder.dim)
+        assert index.message.startswith("loaded") and index.count == 2
+    finally:
+        catalog.close()
