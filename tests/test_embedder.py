@@ -296,3 +296,25 @@ def test_embed_command_prints_json(home, capsys, tmp_path):
     assert "untrained" in captured.err  # the warning, as one line
     assert cli_main(["embed", "--text", "   "]) == 2
     assert "empty text" in capsys.readouterr().err
+
+
+def test_a_pretraining_checkpoint_loads_without_its_heads(home, tmp_path):
+    from musicbert.modeling_musicbert import MusicBertForPreTraining
+
+    config = MusicBertConfig(
+        hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+        projection_dim=24, untrained=False,
+    )  # fmt: skip
+    MusicBertForPreTraining(config).save_pretrained(tmp_path)
+    emb = Embedder.load(tmp_path, device="cpu")
+    assert emb.untrained is False and emb.dim == 24
+    assert emb.model_id.startswith("musicbert-") and "untrained" not in emb.model_id
+
+
+def test_importing_the_package_stays_light():
+    import subprocess
+    import sys
+
+    code = "import sys, musicbert; print('torch' in sys.modules, musicbert.Embedder.__name__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "Embedder"]
