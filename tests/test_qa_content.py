@@ -84,3 +84,21 @@ def test_musicbert_zero_shot_against_label_prompts(tmp_path):
     assert yes.data["facts"]["evidence"][0]["source"] == "musicbert"
     no = engine.ask("is there a guitar in Unheard Thing?", QAContext())
     assert no.data["answer"] is False
+
+
+def test_general_midi_names_and_implied_labels():
+    from assistant.qa.content import tag_names_label
+
+    assert tag_names_label("Acoustic Grand Piano", "piano", "instrument")
+    assert tag_names_label("church organ", "organ", "instrument")
+    assert tag_names_label("viola", "strings", "instrument")  # a quartet has strings
+    assert tag_names_label("fiddle", "violin", "instrument")
+    assert tag_names_label("choir", "vocals", "vocals")
+    assert not tag_names_label("piano", "organ", "instrument")
+
+
+def test_either_or_question_picks_the_better_supported(engine):
+    reply = ask(engine, "is Chorale BWV 66.6 piano or guitar?")
+    assert reply.data["answer"] == "piano"
+    reply = ask(engine, "is Nebula happy or sad?")  # nothing speaks for either
+    assert reply.data["known"] is False and reply.data["reason"] == "low_confidence"
