@@ -50,10 +50,28 @@ class NLUData:
     lookups: dict[str, list[str]] = field(default_factory=dict)
     regexes: dict[str, list[str]] = field(default_factory=dict)
     sha256: str = ""
+    declared_synonyms: dict[str, str] = field(default_factory=dict)  # synonym: blocks only
 
     @property
     def intents(self) -> list[str]:
         return sorted({e.intent for e in self.examples})
+
+    def subset(self, examples: list[Example]) -> NLUData:
+        """The same file restricted to ``examples`` (cross-validation folds): synonyms
+        learnt from annotations come only from those examples."""
+        synonyms = _annotation_synonyms(examples)
+        synonyms.update(self.declared_synonyms)
+        digest = hashlib.sha256(
+            "\n".join(annotate(e) + "|" + e.intent for e in examples).encode()
+        ).hexdigest()
+        return NLUData(
+            list(examples),
+            synonyms,
+            {k: list(v) for k, v in self.lookups.items()},
+            {k: list(v) for k, v in self.regexes.items()},
+            digest,
+            dict(self.declared_synonyms),
+        )
 
     def by_intent(self) -> dict[str, list[Example]]:
         out: dict[str, list[Example]] = {}
@@ -157,13 +175,9 @@ def load_nlu(path: Path | str = NLU_FILE) -> NLUData:
             for line in _items(block.get("examples", "")):
                 ex = parse_example(line, str(block["intent"]))
                 data.examples.append(ex)
-                for ent in ex.entities:  # Rasa maps annotated values as synonyms too
-                    surface = ex.text[ent.start : ent.end]
-                    if ent.value != surface:
-                        data.synonyms.setdefault(surface.lower(), ent.value)
         elif "synonym" in block:
             for line in _items(block.get("examples", "")):
-                data.synonyms[line.lower()] = str(block["synonym"])
+                data.declared_synonyms[line.lower()] = str(block["synonym"])
         elif "lookup" in block:
             data.lookups.setdefault(str(block["lookup"]), []).extend(
                 _items(block.get("examples", ""))
@@ -174,7 +188,20 @@ def load_nlu(path: Path | str = NLU_FILE) -> NLUData:
             )
     if not data.examples:
         raise NLUDataError(f"{path} has no intent examples")
+    data.synonyms = _annotation_synonyms(data.examples)
+    data.synonyms.update(data.declared_synonyms)
     return data
+
+
+def _annotation_synonyms(examples: list[Example]) -> dict[str, str]:
+    """Rasa maps an annotated surface to its given value: [bpm]{..."value": "tempo"}."""
+    out: dict[str, str] = {}
+    for ex in examples:
+        for ent in ex.entities:
+            surface = ex.text[ent.start : ent.end]
+            if ent.value != surface:
+                out.setdefault(surface.lower(), ent.value)
+    return out
 
 
 def load_domain(path: Path | str = DOMAIN_FILE) -> Domain:
