@@ -130,7 +130,6 @@ def render_score(
         piece = _excerpt(score, max_seconds * qpm / 60.0)
         if transpose:
             piece = piece.transpose(transpose)
-        piece = _expand_repeats(piece)
         _drop_grace_notes(piece)
         _set_tempo_and_instruments(piece, qpm, programs)
         try:
@@ -140,7 +139,7 @@ def render_score(
             key = None
         with tempfile.TemporaryDirectory(prefix="musicbert-render-") as tmp:
             midi = Path(tmp) / "score.mid"
-            piece.write("midi", fp=str(midi))
+            _write_midi(piece, midi)
             audio = _synthesise(midi, font, sample_rate, max_seconds + 5.0)
         sr = sample_rate
     except RenderError:
@@ -182,13 +181,14 @@ def _synthesise(midi: Path, font: Path, sample_rate: int, max_seconds: float) ->
     return data.astype(np.float32) / 32768.0
 
 
-def _expand_repeats(score):
-    """Repeats played out; an excerpt that cut a repeat in half just loses its repeat signs."""
+def _write_midi(score, path: Path) -> None:
+    """MIDI with repeats played out; an excerpt that cut a repeat in half loses its signs."""
     from music21 import bar, repeat, spanner
 
     try:
-        return score.expandRepeats()
-    except Exception:  # music21's ExpanderException and friends
+        score.write("midi", fp=str(path))
+        return
+    except repeat.ExpanderException:
         pass
     for measure in score.recurse().getElementsByClass("Measure"):
         for side in ("leftBarline", "rightBarline"):
@@ -198,7 +198,7 @@ def _expand_repeats(score):
         mark.activeSite.remove(mark)
     for bracket in list(score.recurse().getElementsByClass(spanner.RepeatBracket)):
         bracket.activeSite.remove(bracket)
-    return score
+    score.write("midi", fp=str(path))
 
 
 def _drop_grace_notes(score) -> None:
