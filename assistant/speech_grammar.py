@@ -34,6 +34,8 @@ NLU_DATA = Path(__file__).resolve().parent / "rasa_project" / "data" / "nlu.yml"
 
 # entity slots worth a rule of their own (others are kept literally from the example)
 SLOT_ENTITIES = ("artist", "track", "album", "genre", "mood", "instrument", "playlist")
+# slots whose values, given a catalog, are exactly the catalog's names
+LIBRARY_SLOTS = ("artist", "track", "album")
 _ANNOTATION = re.compile(r"\[([^\]]+)\](?:\(([^)]+)\)|(\{[^}]*\}))")
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
 
@@ -170,7 +172,11 @@ def build_speech_model(
     """
     slots: dict[str, set[str]] = {name: set(v) for name, v in phrasings.values.items()}
     for slot, names in (catalog_names or {}).items():
-        slots.setdefault(slot, set()).update(n for n in names if n)
+        names = {n for n in names if n}
+        if slot in LIBRARY_SLOTS and names:
+            slots[slot] = names  # say only what the library holds: fewer near-misses
+        else:
+            slots.setdefault(slot, set()).update(names)
     # only names are guessed: a phrasing's unknown words are its typos ("plz", "hlep")
     every = {w for names in slots.values() for n in names for w in spoken_words(n)}
     missing = sorted(w for w in every if not pronounce(w))
