@@ -1,0 +1,973 @@
+"""One function per dialogue action; the in-process policy and the Rasa bridge share them.
+
+Each action reads the parse and the dialogue state, does one thing with the
+catalog, the search engine, the QA engine or the player, updates the state and
+returns a ``Reply``. Every title, name and number in a reply is read from the
+catalog; when something is missing the reply says so instead of guessing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, func, select
+
+from assistant.state import DialogueState, Pending
+from assistant.turn import Parse, Reply, TrackRef
+from catalog.models import PlayHistory, Playlist, PlaylistItem, Tag, Track
+from musicbert.errors import MusicBertError, NotFoundError
+
+QA_INTENTS = (
+    "ask_track_info",
+    "ask_content",
+    "ask_stats",
+    "ask_concept",
+    "describe_track",
+    "compare_tracks",
+)
+DEFAULT_RESULTS = 5
+MAX_RESULTS = 20
+_PLURAL = re.compile(r"\b(these|them|those|results|all of|the list|this list)\b", re.I)
+_DIRECTION_WORDS = {
+    "faster": ("fast energetic", "slow calm"),
+    "slower": ("slow calm", "fast energetic"),
+    "louder": ("loud powerful", "quiet soft"),
+    "quieter": ("quiet soft", "loud powerful"),
+}
+
+
+@dataclass
+class ActionContext:
+    """What actions work with; built once per assistant."""
+
+    catalog: Any
+    search: Any = None  # catalog.search.SearchEngine, when the library has vectors
+    qa: Any = None  # assistant.qa.QAEngine
+    player: Any = None  # assistant.player.Player
+    domain: Any = None  # assistant.nlu.rasa_format.Domain (response texts)
+    embedder: Any = None
+    source: str = "chat"  # recorded in PlayHistory
+    notes: list[str] = field(default_factory=list)
+
+    def response(self, name: str, fallback: str) -> str:
+        if self.domain is not None:
+            try:
+                return self.domain.response(name)
+            except MusicBertError:
+                pass
+        return fallback
+
+
+Action = Callable[[ActionContext, Parse, DialogueState], Reply]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def track_refs(
+    ctx: ActionContext,
+    ids: list[int],
+    scores: dict[int, float] | None = None,
+    why: dict[int, str] | None = None,
+) -> list[TrackRef]:
+    from catalog.queries import track_rows
+
+    rows = {t.id: t for t in track_rows(ctx.catalog, ids)}
+    refs = []
+    for i in ids:
+        t = rows.get(i)
+        if t is None:
+            continue
+        refs.append(
+            TrackRef(
+                t.id,
+                t.title,
+                t.artist.name if t.artist else None,
+                t.album.title if t.album else None,
+                float(t.duration) if t.duration else None,
+                (scores or {}).get(i),
+                (why or {}).get(i),
+            )
+        )
+    return refs
+
+
+def label(ref: TrackRef) -> str:
+    text = f"“{ref.title}”"
+    if ref.artist:
+        text += f" by {ref.artist}"
+    return text
+
+
+def numbered(refs: list[TrackRef]) -> str:
+    return "\n".join(f"{n}. {label(r)}" for n, r in enumerate(refs, 1))
+
+
+def _reply(
+    text: str, parse: Parse, action: str, refs: list[TrackRef] | None = None, **data: Any
+) -> Reply:
+    return Reply(text, parse, refs or [], action, data)
+
+
+def _count(parse: Parse, default: int = DEFAULT_RESULTS) -> int:
+    for value in parse.values("number"):
+        try:
+            n = int(float(value))
+        except ValueError:
+            continue
+        if 1 <= n <= MAX_RESULTS:
+            return n
+    return default
+
+
+def _number(parse: Parse) -> int | None:
+    for value in parse.values("number"):
+        try:
+            return int(float(value))
+        except ValueError:
+            continue
+    return None
+
+
+def resolve_tracks(ctx: ActionContext, name: str) -> tuple[list[int], list[str]]:
+    """Track ids for a title (all tracks of the best-matching title), or suggestions."""
+    from catalog.queries import find_tracks
+
+    found = find_tracks(ctx.catalog, name, "title")
+    if not found:
+        return [], found.suggestions
+    best = found.matches[0]
+    return list(best.track_ids), []
+
+
+def _named(
+    ctx: ActionContext, field_name: str, name: str
+) -> tuple[list[int], str | None, list[str]]:
+    """Tracks of an artist / album: (ids, matched name, suggestions)."""
+    from catalog.queries import find_tracks
+
+    found = find_tracks(ctx.catalog, name, field_name)
+    if not found:
+        return [], None, found.suggestions
+    best = found.matches[0]
+    return list(best.track_ids), best.name, []
+
+
+def _not_found(kind: str, name: str, suggestions: list[str]) -> str:
+    text = f"I can't find {kind} “{name}” in your library."
+    if suggestions:
+        text = text[:-1] + "; did you mean " + " or ".join(f"“{s}”" for s in suggestions) + "?"
+    return text
+
+
+def _ask_which(
+    ctx: ActionContext, parse: Parse, state: DialogueState, ids: list[int], then: str, action: str
+) -> Reply:
+    refs = track_refs(ctx, ids)
+    state.pending = Pending("choose", then, [r.id for r in refs])
+    state.last_results = [r.id for r in refs]
+    details = []
+    for n, r in enumerate(refs, 1):
+        extra = [x for x in (r.artist, r.album) if x]
+        details.append(f"{n}. “{r.title}”" + (f" ({', '.join(extra)})" if extra else ""))
+    text = (
+        f"There are {len(refs)} tracks called “{refs[0].title}”:\n"
+        + "\n".join(details)
+        + "\nWhich one do you mean? (say “the first one”, “the second one”, ...)"
+    )
+    return _reply(text, parse, action, refs, question="choose")
+
+
+def _decade_years(value: str) -> tuple[int, int] | None:
+    m = re.fullmatch(r"(\d{4})s", value or "")
+    if not m:
+        return None
+    start = int(m.group(1))
+    return start, start + 9
+
+
+def build_query(parse: Parse) -> str:
+    """Search text from the descriptive entities ("calm piano", "epic orchestral")."""
+    words = parse.values("mood") + parse.values("genre") + parse.values("instrument")
+    return " ".join(dict.fromkeys(words))
+
+
+def build_filters(ctx: ActionContext, parse: Parse) -> tuple[dict[str, Any], list[str]]:
+    """SearchFilters fields from the names, decades and tempi in a parse; plus problems."""
+    filters: dict[str, Any] = {}
+    problems: list[str] = []
+    artist = parse.first("artist")
+    if artist:
+        ids, matched, sugg = _named(ctx, "artist", artist)
+        if matched:
+            filters["artist"] = matched
+        else:
+            problems.append(
+                _not_found("an artist called", artist, sugg).replace("an artist called “", "“")
+            )
+    album = parse.first("album")
+    if album:
+        ids, matched, sugg = _named(ctx, "album", album)
+        if matched:
+            filters["album"] = matched
+        else:
+            problems.append(_not_found("the album", album, sugg))
+    decade = parse.first("decade")
+    years = _decade_years(decade) if decade else None
+    if years:
+        filters["year_min"], filters["year_max"] = years
+    if "tempo" in parse.values("attribute"):
+        n = _number(parse)
+        if n and 30 <= n <= 300:
+            filters["tempo_min"], filters["tempo_max"] = n - 8, n + 8
+    return filters, problems
+
+
+def _search_filters(filters: dict[str, Any], exclude: list[int] | None = None):
+    from catalog.search import SearchFilters
+
+    known = SearchFilters.__dataclass_fields__
+    kwargs = {k: v for k, v in filters.items() if k in known and k != "exclude_ids"}
+    return SearchFilters(**kwargs, exclude_ids=set(exclude or []))
+
+
+def _sql_ids(
+    ctx: ActionContext, filters: dict[str, Any], words: list[str], k: int, exclude: list[int]
+) -> list[int]:
+    """Tracks matching filters and tag words in SQL (used when there are no vectors)."""
+    from catalog.models import Album, Artist
+
+    q = select(Track.id).outerjoin(Artist, Track.artist_id == Artist.id)
+    q = q.outerjoin(Album, Track.album_id == Album.id)
+    if filters.get("artist"):
+        q = q.where(Artist.name == filters["artist"])
+    if filters.get("album"):
+        q = q.where(Album.title == filters["album"])
+    if filters.get("year_min") is not None:
+        q = q.where(Track.year >= filters["year_min"], Track.year <= filters["year_max"])
+    for word in words:
+        tagged = select(Tag.track_id).where(func.lower(Tag.name) == word.lower())
+        q = q.where(Track.id.in_(tagged))
+    if exclude:
+        q = q.where(Track.id.not_in(exclude))
+    q = q.order_by(Track.id).limit(k)
+    with ctx.catalog.session() as s:
+        return list(s.scalars(q))
+
+
+def find_music(
+    ctx: ActionContext,
+    parse: Parse,
+    state: DialogueState,
+    action: str,
+    k: int | None = None,
+    query: str | None = None,
+    filters: dict[str, Any] | None = None,
+) -> Reply:
+    """Search by description and filters; the shared core of recommend / search / play."""
+    k = k or _count(parse)
+    if filters is None:
+        filters, problems = build_filters(ctx, parse)
+        if problems:
+            return _reply(" ".join(problems), parse, action)
+    query = query if query is not None else build_query(parse)
+    exclude = list(state.rejected)
+    hits = None
+    note = ""
+    if ctx.search is not None and query:
+        try:
+            hits = ctx.search.search(
+                query, k=k, filters=_search_filters(filters, exclude), diversity=0.3
+            )
+        except MusicBertError as exc:
+            note = f" ({exc})"
+    if hits is not None:
+        ids = [h.track_id for h in hits]
+        scores = {h.track_id: round(float(h.score), 3) for h in hits}
+        why = {h.track_id: "; ".join(h.why) for h in hits if h.why}
+    else:
+        words = query.split() if query else []
+        ids = _sql_ids(ctx, filters, words, k, exclude)
+        if not ids and words:
+            # the words may be spelled differently in tags; say what we searched
+            ids = []
+        scores, why = {}, {}
+    state.last_query = query or None
+    state.filters = filters
+    if not ids:
+        described = " ".join(x for x in (query, _describe_filters(filters)) if x) or "that"
+        return _reply(f"I found nothing in your library for {described}.{note}", parse, action)
+    refs = track_refs(ctx, ids, scores, why)
+    state.last_results = [r.id for r in refs]
+    state.current_track_id = refs[0].id
+    described = " ".join(x for x in (query, _describe_filters(filters)) if x)
+    head = (
+        f"Here {'is' if len(refs) == 1 else 'are'} {len(refs)} track{'s' if len(refs) != 1 else ''}"
+    )
+    head += f" for {described}" if described else ""
+    if hits is None and query:
+        head += " (matched on tags: this library has no MusicBERT vectors to search by sound)"
+    text = f"{head}:\n{numbered(refs)}"
+    if getattr(ctx.embedder, "untrained", False) and hits is not None:
+        text += "\n(Note: the MusicBERT model is untrained, so this ranking is not meaningful.)"
+    return _reply(text, parse, action, refs, query=query, filters=filters)
+
+
+def _describe_filters(filters: dict[str, Any]) -> str:
+    parts = []
+    if filters.get("artist"):
+        parts.append(f"by {filters['artist']}")
+    if filters.get("album"):
+        parts.append(f"from {filters['album']}")
+    if filters.get("year_min") is not None:
+        parts.append(f"from {filters['year_min']}-{filters['year_max']}")
+    if filters.get("tempo_min") is not None:
+        parts.append(f"at {filters['tempo_min']:g}-{filters['tempo_max']:g} bpm")
+    return " ".join(parts)
+
+
+def queue_tracks(
+    ctx: ActionContext,
+    parse: Parse,
+    state: DialogueState,
+    ids: list[int],
+    action: str,
+    intro: str | None = None,
+) -> Reply:
+    """Play (or, without a player, queue and record) tracks; the first becomes current."""
+    from catalog.queries import track_rows
+
+    rows = track_rows(ctx.catalog, ids)
+    if not rows:
+        return _reply("There is nothing to play.", parse, action)
+    refs = track_refs(ctx, [t.id for t in rows])
+    state.current_track_id = rows[0].id
+    if len(rows) > 1 or not state.last_results or rows[0].id not in state.last_results:
+        state.last_results = [t.id for t in rows]
+    with ctx.catalog.session() as s:
+        s.add(PlayHistory(track_id=rows[0].id, source=ctx.source))
+    what = label(refs[0]) + (f" and {len(refs) - 1} more" if len(refs) > 1 else "")
+    if ctx.player is not None:
+        from assistant.player import PlayItem
+
+        try:
+            ctx.player.enqueue([PlayItem(t.id, t.path, t.title) for t in rows], replace=True)
+            ctx.player.play()
+            text = f"Playing {what}."
+        except MusicBertError as exc:
+            text = f"I can't play {what}: {exc}"
+    else:
+        text = f"Queued {what} (no audio output in this session, so nothing is sounding)."
+    if intro:
+        text = f"{intro} {text}"
+    return _reply(text, parse, action, refs)
+
+
+# --------------------------------------------------------------------------- chit-chat
+
+
+def _respond(name: str, fallback: str) -> Action:
+    def action(ctx: ActionContext, parse: Parse, state: DialogueState) -> Reply:
+        return _reply(ctx.response(name, fallback), parse, name)
+
+    action.__name__ = name
+    return action
+
+
+greet = _respond("utter_greet", "Hi! What would you like to hear?")
+goodbye = _respond("utter_goodbye", "Goodbye.")
+thank = _respond("utter_thank", "You're welcome.")
+help_ = _respond("utter_help", "Try: play Battle Music, recommend something calm, pause.")
+out_of_scope = _respond("utter_out_of_scope", "Sorry, I can only help with your music.")
+
+
+# --------------------------------------------------------------------------- music
+
+
+def play_music(ctx: ActionContext, parse: Parse, state: DialogueState) -> Reply:
+    action = "action_play_music"
+    track = parse.first("track")
+    if track:
+        ids, sugg = resolve_tracks(ctx, track)
+        if not ids:
+            return _reply(_not_found("a track called", track, sugg), parse, action)
+        artist = parse.first("artist")
+        if len(ids) > 1 and artist:
+            refs = [
+                r for r in track_refs(ctx, ids) if r.artist and artist.lower() in r.artist.lower()
+            ]
+            ids = [r.id for r in refs] or ids
+        if len(ids) > 1:
+            return _ask_which(ctx, parse, state, ids, "play", action)
+        return queue_tracks(ctx, parse, state, ids, action)
+    playlist = parse.first("playlist")
+    if playlist:
+        with ctx.catalog.session() as s:
+            pl = _playlist(s, playlist)
+            ids = [i.track_id for i in pl.items] if pl else []
+        if pl is None:
+            return _reply(f"There is no playlist called “{playlist}”.", parse, action)
+        if not ids:
+            return _reply(f"The playlist “{pl.name}” is empty.", parse, action)
+        state.playlist = pl.name
+        return queue_tracks(ctx, parse, state, ids, action)
+    album = parse.first("album")
+    if album and not build_query(parse):
+        ids, matched, sugg = _named(ctx, "album", album)
+        if not ids:
+            return _reply(_not_found("the album", album, sugg), parse, action)
+        return queue_tracks(ctx, parse, state, ids, action)
+    artist = parse.first("artist")
+    if artist and not build_query(parse) and not parse.first("decade"):
+        ids, matched, sugg = _named(ctx, "artist", artist)
+        if not ids:
+            text = f"There is nothing by {artist} in your library."
+            if sugg:
+                text = text[:-1] + "; did you mean " + " or ".join(sugg) + "?"
+            return _reply(text, parse, action)
+        return queue_tracks(ctx, parse, state, ids, action)
+    if build_query(parse) or parse.first("decade") or artist:
+        found = find_music(ctx, parse, state, action)
+        if not found.tracks:
+            return found
+        return queue_tracks(ctx, parse, state, [r.id for r in found.tracks], action)
+    target = state.current_track_id or (state.last_results[0] if state.last_results else None)
+    if target is None:
+        return _reply(
+            "What should I play? Name a track, an artist or a mood (e.g. “play Nebula”).",
+            parse,
+            action,
+        )
+    return queue_tracks(ctx, parse, state, [target], action)
+
+
+def recommend(ctx: ActionContext, parse: Parse, state: DialogueState) -> Reply:
+    query = build_query(parse)
+    if not query and not parse.first("artist") and not parse.first("decade"):
+        # "surprise me": close to what is playing, else a broad description
+        if state.current_track_id and ctx.search is not None:
+            return more_like_this(ctx, parse, state)
+        query = "music"
+    return find_music(ctx, parse, state, "action_recommend", query=query)
+
+
+def search_music(ctx: ActionContext, parse: Parse, state: DialogueState) -> Reply:
+    action = "action_search_music"
+    track = parse.first("track")
+    if track:
+        ids, sugg = resolve_tracks(ctx, track)
+        if not ids:
+            return _reply(_not_found("a track called", track, sugg), parse, action)
+        refs = track_refs(ctx, ids)
+        state.last_results = ids
+        state.current_track_id = ids[0]
+        return _reply(f"Found {len(refs)}:\n{numbered(refs)}", parse, action, refs)
+    if not build_query(parse) and not parse.first("decade"):
+        for kind, fld in (("artist", "artist"), ("album", "album")):
+            name = parse.first(kind)
+            if name:
+                ids, matched, sugg = _named(ctx, fld, name)
+                if not ids:
+                    return _reply(
+                        f"There is nothing by or called {name} in your library."
+                        if kind == "artist"
+                        else _not_found("the album", name, sugg),
+                        parse,
+                        action,
+                    )
+                refs = track_refs(ctx, ids[:MAX_RESULTS])
+                state.last_results = [r.id for r in refs]
+                state.current_track_id = refs[0].id
+                more = f" (showing {len(refs)})" if len(ids) > len(refs) else ""
+                return _reply(
+                    f"{len(ids)} track{'s' if len(ids) != 1 else ''} "
+                    f"{'by' if kind == 'artist' else 'on'} {matched}{more}:\n{numbered(refs)}",
+                    parse,
+                    action,
+                    refs,
+                )
+    if not build_query(parse) and not any(parse.values(k) for k in ("decade", "number")):
+        return _reply(
+            "What should I look for? A track, an artist, a mood or an instrument.", parse, action
+        )
+    return find_music(ctx, parse, state, action, k=_count(parse, 10))
+
+
+def more_like_this(ctx: ActionContext, parse: Parse, state: DialogueState) -> Reply:
+    action = "action_more_like_this"
+    seed = None
+    track = parse.first("track")
+    if track:
+        ids, sugg = resolve_tracks(ctx, track)
+        if not ids:
+            return _reply(_not_found("a track called", track, sugg), parse, action)
+        seed = ids[0]
+    elif parse.first("artist"):
+        ids, matched, sugg = _named(ctx, "artist", parse.first("artist"))
+        if not ids:
+            return _reply(
+                f"There is nothing by {parse.first('artist')} in your library.", parse, action
+            )
+        seed = ids[0]
+    else:
+        seed = state.current_track_id or (state.last_results[0] if state.last_results else None)
+    if seed is None:
+        return _reply("More like what? Play or name a track first.", parse, action)
+    k = _count(parse)
+    exclude = set(state.rejected) | {seed}
+    if ctx.search is None:
+        return _reply(
+            "I can't find similar tracks: the library has no MusicBERT vectors yet "
+            "(run `musicbert ingest` with the model, or `musicbert reindex`).",
+            parse,
+            action,
+        )
+    try:
+        hits = ctx.search.similar(seed, k=k, filters=_search_filters(state.filters, list(exclude)))
+    except MusicBertError as exc:
+        return _reply(f"I can't find similar tracks: {exc}", parse, action)
+    if not hits:
+        return _reply("I found nothing else like it.", parse, action)
+    refs = track_refs(
+        ctx,
+        [h.track_id for h in hits],
+        {h.track_id: round(float(h.score), 3) for h in hits},
+        {h.track_id: "; ".join(h.why) for h in hits if h.why},
+    )
+    seed_ref = track_refs(ctx, [seed])
+    state.last_results = [r.id for r in refs]
+    state.current_track_id = refs[0].id
+    text = f"Tracks like {label(seed_ref[0])}:\n{numbered(refs)}" if seed_ref else numbered(refs)
+    return _reply(text, parse, action, refs, seed=seed)
+
+
+def refine(ctx: ActionContext, parse: Parse, state: DialogueState) -> Reply:
+    action = "action_refine"
+    directions = parse.values("direction")
+    words = build_query(parse)
+    new_filters, problems = build_filters(ctx, parse)
+    if problems:
+        return _reply(" ".join(problems), parse, action)
+    filters = {**state.filters, **new_filters}
+    base = state.last_query
+    if not base and state.current_track_id is None:
+        return _reply(
+            "Refine what? Ask for some music first (e.g. “recommend something calm”).",
+            parse,
+            action,
+        )
+    toward, away = [], []
+    for d in directions:
+        if d in _DIRECTION_WORDS:
+            toward.append(_DIRECTION_WORDS[d][0])
+            away.append(_DIRECTION_WORDS[d][1])
+    if "less" in directions and words:
+        away.append(words)
+    elif words:
+        toward.append(words)
+    if not toward and not away and not new_filters:
+        return _reply(
+            "How should I change it? Say e.g. “faster”, “more upbeat”, “only piano”.", parse, action
+        )
+    if ctx.search is None:
+        query = " ".join([*(base or "").split(), *" ".join(toward).split()]).strip()
+        return find_music(ctx, parse, state, action, query=query, filters=filters)
+    k = _count(parse)
+    try:
+        query = base if base else ctx.search._seed_vectors([state.current_track_id])[0]
+        hits = ctx.search.refine(
+            query,
+            " ".join(toward) or (base or "music"),
+            " ".join(away) or None,
+            k=k,
+            filters=_search_filters(filters, state.rejected),
+        )
+    except MusicBertError as exc:
+        return _reply(f"I can't refine that: {exc}", parse, action)
+    if not hits:
+        return _reply("Nothing in your library fits that change.", parse, action)
+    refs = track_refs(
+        ctx,
+        [h.track_id for h in hits],
+        {h.track_id: round(float(h.score), 3) for h in hits},
+        {h.track_id: "; ".join(h.why) for h in hits if h.why},
+    )
+    state.filters = filters
+    state.last_query = " ".join(x for x in (base, " ".join(toward)) if x).strip() or base
+    state.last_results = [r.id for r in refs]
+    state.current_track_id = refs[0].id
+    change = ", ".join(x for x in ([*toward] + [f"less {a}" for a in away]) if x)
+    return _reply(f"Adjusted ({change}):\n{numbered(refs)}", parse, action, refs)
+
+
+def playback_control(ctx: ActionContext, parse: Parse, state: DialogueState) -> Reply:
+    action = "action_playback_control"
+    control = parse.first("control")
+    if control is None:
+        return _reply(
+            "Say pause, resume, stop, next, previous, volume up or volume down.", parse, action
+        )
+    if ctx.player is None:
+        return _reply(
+            f"There is no audio output in this session, so I can't {control.replace('_', ' ')}.",
+            parse,
+            action,
+        )
+    method = getattr(ctx.player, control, None)
+    if method is None:
+        return _reply(f"I don't know how to {control}.", parse, action)
+    status = method()
+    item = getattr(status, "item", None)
+    if item is not None:
+        state.current_track_id = item.track_id
+    words = {
+        "pause": "Paused.",
+        "resume": "Playing again.",
+        "stop": "Stopped.",
+        "volume_up": f"Volume {round(getattr(status, 'volume', 0) * 100)}%.",
+        "volume_down": f"Volume {round(getattr(status, 'volume', 0) * 100)}%.",
+    }
+    text = words.get(control) or (f"Now playing “{item.title}”." if item else "The queue is done.")
+    return _reply(text, parse, action)
+
+
+def answer_question(ctx: ActionContext, parse: Parse, state: DialogueState) -> Reply:
+    """ask_* / describe_track / compare_tracks: the QA engine, with the conversation's context."""
+    action = f"action_{parse.intent}"
+    if parse.intent == "describe_track" or parse.intent == "ask_track_info":
+        track = parse.first("track")
+        if track and not parse.first("artist"):
+            ids, _ = resolve_tracks(ctx, track)
+            if len(ids) > 1 and parse.intent == "describe_track":
+                return _ask_which(ctx, parse, state, ids, "describe", action)
+    if ctx.qa is not None:
+        from assistant.qa import QAContext
+
+        qctx = QAContext(state.current_track_id, list(state.last_results), state.last_attribute)
+        reply = ctx.qa.answer(parse.intent, parse, qctx)
+        state.current_track_id = qctx.current_track_id
+        state.last_attribute = qctx.last_attribute
+        if reply.tracks and parse.intent != "ask_stats":
+            state.current_track_id = reply.tracks[0].id
+        if len(reply.tracks) > 1:
+            state.last_results = [t.id for t in reply.tracks]
+        reply.action = reply.action or action
+        return reply
+    return _catalog_facts(ctx, parse, state, action)
+
+
+def _catalog_facts(ctx: ActionContext, parse: Parse, state: DialogueState, action: str) -> Reply:
+    """Minimal answers straight from the catalog row (used when no QA engine is loaded)."""
+    track = parse.first("track")
+    ids = resolve_tracks(ctx, track)[0] if track else []
+    target = ids[0] if ids else state.current_track_id
+    if target is None:
+        return _reply("Which track do you mean? Name it or play it first.", parse, action)
+    from catalog.queries import duration_text, track_rows
+
+    rows = track_rows(ctx.catalog, [target])
+    if not rows:
+        return _reply("That track is no longer in the library.", parse, action)
+    t = rows[0]
+    facts = [f"“{t.title}”"]
+    if t.artist:
+        facts.append(f"by {t.artist.name}")
+    if t.album:
+        facts.append(f"on {t.album.title}")
+    if t.year:
+        facts.append(f"({t.year})")
+    text = " ".join(facts) + f", {duration_text(t.duration)} long."
+    f = t.features
+    if f is not None and f.tempo:
+        text += f" Tempo about {f.tempo:.0f} bpm."
+    if f is not None and f.key:
+        text += f" Key {f.key} {f.mode or ''}.".replace(" .", ".")
+    state.current_track_id = t.id
+    return _reply(text, parse, action, track_refs(ctx, [t.id]))
+
+
+# --------------------------------------------------------------------------- playlists
+
+
+def _playlist(session, name: str) -> Playlist | None:
+    rows = session.scalars(select(Playlist)).all()
+    wanted = name.strip().casefold()
+    for pl in rows:
+        if pl.name.casefold() == wanted:
+            return pl
+    return None
+
+
+def _targets(
+    ctx: ActionContext, parse: Parse, state: DialogueState
+) -> tuple[list[int], str | None]:
+    """Which tracks "this" / "these" / "the second one" / a title mean; or a problem."""
+    track = parse.first("track")
+    if track:
+        ids, sugg = resolve_tracks(ctx, track)
+        if not ids:
+            return [], _not_found("a track called", track, sugg)
+        if len(ids) > 1:
+            return ids, "ambiguous"
+        return ids, None
+    n = _number(parse)
+    if n is not None:
+        chosen = state.choose(n)
+        if chosen is None:
+            return [], f"There is no result number {n}."
+        return [chosen], None
+    if _PLURAL.search(parse.text) and state.last_results:
+        return list(state.last_results), None
+    if state.current_track_id is not None:
+        return [state.current_track_id], None
+    if state.last_results:
+        return list(state.last_results), None
+    return [], "Which track? Play or find something first."
+
+
+def playlist_add(ctx: ActionContext, parse: Parse, state: DialogueState) -> Reply:
+    action = "action_playlist_add"
+    name = parse.first("playlist") or state.playlist
+    if not name:
+        return _reply(
+            "Which playlist should I add it to? Say e.g. “add this to road trip”.", parse, action
+        )
+    ids, problem = _targets(ctx, parse, state)
+    if problem == "ambiguous":
+        state.playlist = name
+        return _ask_which(ctx, parse, state, ids, "playlist_add", action)
+    if problem:
+        return _reply(problem, parse, action)
+    return _add_to_playlist(ctx, parse, state, name, ids, action)
+
+
+def _add_to_playlist(ctx, parse, state, name: str, ids: list[int], action: str) -> Reply:
+    created = False
+    with ctx.catalog.session() as s:
+        pl = _playlist(s, name)
+        if pl is None:
+            pl = Playlist(name=name.strip())
+            s.add(pl)
+            s.flush()
+            created = True
+        have = {i.track_id for i in pl.items}
+        start = s.scalar(
+            select(func.coalesce(func.max(PlaylistItem.position), 0)).where(
+                PlaylistItem.playlist_id == pl.id
+            )
+        )
+        added = [i for i in dict.fromkeys(ids) if i not in have]
+        for n, tid in enumerate(added, 1):
+            s.add(PlaylistItem(playlist_id=pl.id, track_id=tid, position=start + n))
+        pl_name, total = pl.name, len(have) + len(added)
+    state.playlist = pl_name
+    refs = track_refs(ctx, added or ids)
+    if not added:
+        return _reply(
+            f"Already in “{pl_name}”: {', '.join(label(r) for r in refs)}.", parse, action, refs
+        )
+    what = label(refs[0]) if len(refs) == 1 else f"{len(refs)} tracks"
+    made = f"Created the playlist “{pl_name}” and added" if created else "Added"
+    where = "to it" if created else f"to “{pl_name}”"
+    return _reply(f"{made} {what} {where} ({total} in total).", parse, action, refs)
+
+
+def playlist_create(ctx: ActionContext, parse: Parse, state: DialogueState) -> Reply:
+    action = "action_playlist_create"
+    name = parse.first("playlist")
+    if not name:
+        return _reply(
+            "What should the playlist be called? Say “create a playlist called …”.", parse, action
+        )
+    with ctx.catalog.session() as s:
+        if _playlist(s, name) is not None:
+            state.playlist = name
+            return _reply(f"There is already a playlist called “{name}”.", parse, action)
+    ids = (
+        list(state.last_results)
+        if (_PLURAL.search(parse.text) or re.search(r"\b(this|it)\b", parse.text, re.I))
+        else []
+    )
+    if ids and not _PLURAL.search(parse.text) and state.current_track_id:
+        ids = [state.current_track_id]
+    if build_query(parse) or parse.first("artist"):
+        found = find_music(ctx, parse, state, action, k=10)
+        ids = [r.id for r in found.tracks]
+    if ids:
+        return _add_to_playlist(ctx, parse, state, name, ids, action)
+    with ctx.catalog.session() as s:
+        s.add(Playlist(name=name.strip()))
+    state.playlist = name.strip()
+    return _reply(f"Created the empty playlist “{name.strip()}”.", parse, action)
+
+
+def playlist_delete(ctx: ActionContext, parse: Parse, state: DialogueState) -> Reply:
+    action = "action_playlist_delete"
+    name = parse.first("playlist") or state.playlist
+    if not name:
+        return _reply("Which playlist should I delete?", parse, action)
+    with ctx.catalog.session() as s:
+        pl = _playlist(s, name)
+        if pl is None:
+            names = list(s.scalars(select(Playlist.name).order_by(Playlist.name)))
+        else:
+            info = (pl.id, pl.name, len(pl.items))
+    if pl is None:
+        have = f" Your playlists: {', '.join(names)}." if names else " You have no playlists."
+        return _reply(f"There is no playlist called “{name}”.{have}", parse, action)
+    state.pending = Pending("confirm", "delete_playlist", payload={"id": info[0], "name": info[1]})
+    return _reply(
+        f"Delete the playlist “{info[1]}” ({info[2]} track{'s' if info[2] != 1 else ''})? "
+        "Say yes or no.",
+        parse,
+        action,
+        question="confirm",
+    )
+
+
+# --------------------------------------------------------------------------- answers to questions
+
+
+def affirm(ctx: ActionContext, parse: Parse, state: DialogueState) -> Reply:
+    action = "action_affirm"
+    pending, state.pending = state.pending, None
+    if pending is None or pending.kind != "confirm":
+        return _reply("OK. What would you like to hear?", parse, action)
+    if pending.then == "delete_playlist":
+        with ctx.catalog.session() as s:
+            gone = s.execute(delete(Playlist).where(Playlist.id == pending.payload.get("id")))
+        if (
+            state.playlist
+            and state.playlist.casefold() == str(pending.payload.get("name")).casefold()
+        ):
+            state.playlist = None
+        if not gone.rowcount:
+            return _reply(
+                f"The playlist “{pending.payload.get('name')}” was already gone.", parse, action
+            )
+        return _reply(f"Deleted the playlist “{pending.payload.get('name')}”.", parse, action)
+    return _reply("OK.", parse, action)
+
+
+def deny(ctx: ActionContext, parse: Parse, state: DialogueState) -> Reply:
+    pending, state.pending = state.pending, None
+    if pending is not None and pending.then == "delete_playlist":
+        return _reply(
+            f"OK, I kept the playlist “{pending.payload.get('name')}”.", parse, "action_deny"
+        )
+    if pending is not None:
+        return _reply("OK, never mind.", parse, "action_deny")
+    return _reply("OK.", parse, "action_deny")
+
+
+def select_item(ctx: ActionContext, parse: Parse, state: DialogueState) -> Reply:
+    action = "action_select_item"
+    pending = state.pending if state.pending and state.pending.kind == "choose" else None
+    options = pending.options if pending else state.last_results
+    if not options:
+        return _reply(
+            "There is no list to choose from yet. Search or ask for music first.", parse, action
+        )
+    chosen = None
+    n = _number(parse)
+    artist = parse.first("artist")
+    if artist:
+        for ref in track_refs(ctx, options):
+            if ref.artist and artist.casefold() in ref.artist.casefold():
+                chosen = ref.id
+                break
+    if chosen is None and n is not None:
+        chosen = state.choose(n)
+        if chosen is None:
+            return _reply(f"Pick a number from 1 to {len(options)}.", parse, action)
+    if chosen is None and parse.first("number") is None and n is None:
+        # "the 2005 one" and friends: match a year
+        return _reply(f"Which one? Pick a number from 1 to {len(options)}.", parse, action)
+    if chosen is None:
+        return _reply(f"Pick a number from 1 to {len(options)}.", parse, action)
+    state.pending = None
+    then = pending.then if pending else "play"
+    state.current_track_id = chosen
+    if then == "playlist_add" and state.playlist:
+        return _add_to_playlist(ctx, parse, state, state.playlist, [chosen], action)
+    if then == "describe":
+        ref = track_refs(ctx, [chosen])[0]
+        return (
+            answer_question(ctx, Parse(f"describe {ref.title}", "describe_track", 1.0), state)
+            if ctx.qa is None
+            else _describe_by_id(ctx, parse, state, chosen)
+        )
+    return queue_tracks(ctx, parse, state, [chosen], action)
+
+
+def _describe_by_id(ctx, parse, state, track_id: int) -> Reply:
+    from assistant.qa import QAContext
+
+    qctx = QAContext(track_id, [track_id], None)
+    reply = ctx.qa.answer("describe_track", Parse("describe it", "describe_track", 1.0), qctx)
+    state.last_attribute = qctx.last_attribute
+    return reply
+
+
+def reject(ctx: ActionContext, parse: Parse, state: DialogueState) -> Reply:
+    action = "action_reject"
+    current = state.current_track_id
+    if current is None:
+        return _reply("Not what? Ask for some music first.", parse, action)
+    if current not in state.rejected:
+        state.rejected.append(current)
+    left = [i for i in state.last_results if i not in state.rejected]
+    if left:
+        return queue_tracks(ctx, parse, state, [left[0]], action, intro="OK, not that one.")
+    if state.last_query or state.filters:
+        found = find_music(
+            ctx, parse, state, action, query=state.last_query or "", filters=dict(state.filters)
+        )
+        if found.tracks:
+            return queue_tracks(
+                ctx, parse, state, [found.tracks[0].id], action, intro="OK, not that one."
+            )
+    if ctx.search is not None:
+        reply = more_like_this(ctx, Parse(parse.text, "more_like_this", 1.0), state)
+        if reply.tracks:
+            return queue_tracks(
+                ctx, parse, state, [reply.tracks[0].id], action, intro="OK, not that one."
+            )
+    state.current_track_id = None
+    return _reply(
+        "OK, not that one. I have nothing else lined up; ask me for something.", parse, action
+    )
+
+
+#: intent -> action; the Rasa bridge serves the same table under the domain's action names.
+ACTIONS: dict[str, Action] = {
+    "greet": greet,
+    "goodbye": goodbye,
+    "thank": thank,
+    "help": help_,
+    "out_of_scope": out_of_scope,
+    "play_music": play_music,
+    "recommend": recommend,
+    "search_music": search_music,
+    "more_like_this": more_like_this,
+    "refine": refine,
+    "playback_control": playback_control,
+    "playlist_add": playlist_add,
+    "playlist_create": playlist_create,
+    "playlist_delete": playlist_delete,
+    "affirm": affirm,
+    "deny": deny,
+    "select_item": select_item,
+    "reject": reject,
+    **{intent: answer_question for intent in QA_INTENTS},
+}
+
+
+def action_for(intent: str) -> Action:
+    try:
+        return ACTIONS[intent]
+    except KeyError:
+        raise NotFoundError(f"no action for intent {intent!r}") from None
