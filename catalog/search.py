@@ -263,15 +263,25 @@ class SearchEngine:
     # ----------------------------------------------------------------- public API
 
     def query_vector(self, text: str) -> np.ndarray:
-        """The normalised MusicBERT text embedding of a query, shape (dim,)."""
+        """The normalised MusicBERT text embedding of a query, shape (dim,).
+
+        Kept in a small cache: a conversation repeats its phrases ("more upbeat").
+        """
         if not isinstance(text, str) or not text.strip():
             raise SearchError("say what to search for (the query is empty)")
-        vector = np.asarray(self.embedder.embed_text([text.strip()]), np.float32)
-        if vector.shape != (1, self.dim):
-            raise SearchError(
-                f"the embedder returned shape {vector.shape}, expected (1, {self.dim})"
-            )
-        return normalise(vector)[0]
+        text = " ".join(text.split())
+        cached = self._text_cache.pop(text, None)
+        if cached is None:
+            vector = np.asarray(self.embedder.embed_text([text]), np.float32)
+            if vector.shape != (1, self.dim):
+                raise SearchError(
+                    f"the embedder returned shape {vector.shape}, expected (1, {self.dim})"
+                )
+            cached = normalise(vector)[0]
+            while len(self._text_cache) >= self.TEXT_CACHE:
+                self._text_cache.pop(next(iter(self._text_cache)))
+        self._text_cache[text] = cached  # most recently used last
+        return cached.copy()
 
     def search(
         self,

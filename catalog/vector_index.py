@@ -22,6 +22,8 @@ import json
 import logging
 import os
 import re
+import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -65,7 +67,7 @@ class IndexConfig:
     hnsw_m: int = 32
     ef_construction: int = 80
     ef_search: int = 128
-    #: IVF lists; None picks about 4 * sqrt(n).
+    #: IVF lists; None picks about 2 * sqrt(n).
     nlist: int | None = None
     #: PQ sub-quantisers (bytes per vector); must divide the dimension (adjusted if not).
     pq_m: int = 32
@@ -76,6 +78,9 @@ class IndexConfig:
     exact_below: int = 4096
     #: HNSW cannot delete; it is rebuilt once this fraction of its entries are tombstones.
     compact_ratio: float = 0.25
+    #: OpenMP threads for a small batch of queries. One: on a busy machine, threads
+    #: waiting for each other cost a scheduler slice (~20 ms), far more than the search.
+    search_threads: int = 1
 
     def __post_init__(self) -> None:
         if self.kind is not None and self.kind not in KINDS:
@@ -247,8 +252,51 @@ def _write_atomic(path: Path, data) -> None:
     os.replace(tmp, path)
 
 
+@contextmanager
+def _omp_threads(n: int) -> Iterator[None]:
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(n)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
+
+
 def _largest_divisor_at_most(n: int, limit: int) -> int:
     return max(d for d in range(1, min(n, limit) + 1) if n % d == 0)
+
+
+class _ChangeProbe:
+    """A private SQLite connection whose ``PRAGMA data_version`` moves on every commit
+    made by any other connection (this process's pool or another process)."""
+
+    def __init__(self, path: str):
+        self._conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
+        self._lock = threading.Lock()
+        self._version: int | None = None
+
+    @classmethod
+    def for_catalog(cls, catalog: Catalog) -> _ChangeProbe | None:
+        url = catalog.engine.url
+        if url.get_backend_name() != "sqlite" or index_dir(catalog) is None:
+            return None
+        try:
+            return cls(str(Path(url.database).expanduser()))
+        except sqlite3.Error:
+            return None
+
+    def changed(self) -> bool:
+        with self._lock:
+            try:
+                version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+            except sqlite3.Error:
+                return True  # cannot tell: assume it changed (the fingerprint decides)
+            seen, self._version = self._version, version
+            return seen is None or version != seen
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
 
 
 class VectorIndex:
@@ -280,6 +328,7 @@ class VectorIndex:
         self.max_created: str | None = None
         self.message = ""
         self.checked_at = 0.0
+        self._probe = _ChangeProbe.for_catalog(catalog) if catalog is not None else None
 
     # ----------------------------------------------------------------- construction
 
@@ -372,7 +421,7 @@ class VectorIndex:
 
     def _train_ivfpq(self, vectors: np.ndarray) -> faiss.Index:
         n = len(vectors)
-        nlist = self.config.nlist or int(4 * np.sqrt(n))
+        nlist = self.config.nlist or int(2 * np.sqrt(n))
         nlist = max(1, min(nlist, n // 39))
         pq_m = _largest_divisor_at_most(self.dim, self.config.pq_m)
         nbits = 8 if n >= 256 * 39 else max(4, int(np.log2(n / 39)))
@@ -382,7 +431,7 @@ class VectorIndex:
         )
         inner.own_fields = True
         quantizer.this.disown()
-        sample_size = min(n, max(nlist * 64, 2**16))
+        sample_size = min(n, max(nlist * 40, 256 * 40))  # k-means needs ~40 points a centroid
         rng = np.random.default_rng(0)
         sample = vectors[np.sort(rng.choice(n, sample_size, replace=False))]
         inner.train(sample)
@@ -489,6 +538,13 @@ class VectorIndex:
                 f"query has dim {queries.shape[1]} but the index of {self.model_id!r} has"
                 f" dim {self.dim}"
             )
+        nq = len(queries)
+        if nq <= 8 and self.config.search_threads:
+            with _omp_threads(self.config.search_threads):
+                return self._search(queries, k, id_filter)
+        return self._search(queries, k, id_filter)
+
+    def _search(self, queries: np.ndarray, k: int, id_filter) -> tuple[np.ndarray, np.ndarray]:
         nq = len(queries)
         allowed: np.ndarray | None = None
         if id_filter is not None:
@@ -665,6 +721,8 @@ class VectorIndex:
         """
         if self.catalog is None:
             return "in-memory index (no catalog to follow)"
+        if self._probe is not None:
+            self._probe.changed()  # note the version first: a commit from now on is seen
         current = fingerprint(self.catalog, self.model_id, self.dim)
         self.checked_at = time.monotonic()
         if self.fingerprint == current.token() and self.config.kind_fits(self.kind, self.count):
@@ -721,10 +779,21 @@ class VectorIndex:
         return message
 
     def refresh(self, max_age: float) -> str | None:
-        """``sync`` if the last check is older than ``max_age`` seconds; the message if it ran."""
+        """``sync`` if SQL may have changed; the message if it ran.
+
+        SQLite says cheaply whether anyone committed since we last looked (its data
+        version), so every call checks. Elsewhere the fingerprint query is repeated
+        only when the last check is older than ``max_age`` seconds.
+        """
+        if self._probe is not None:
+            return self.sync() if self._probe.changed() else None
         if time.monotonic() - self.checked_at < max_age:
             return None
         return self.sync()
+
+    def close(self) -> None:
+        if self._probe is not None:
+            self._probe.close()
 
     def with_config(self, **changes) -> IndexConfig:
         """A copy of the config with search-time settings changed (ef_search, nprobe, ...)."""
