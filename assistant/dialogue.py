@@ -91,27 +91,9 @@ class Assistant:
         return self.respond(parse)
 
     def respond(self, parse: Parse) -> Reply:
-        """Run the action for an already parsed turn (also used with Rasa's parses)."""
-        pending = self.state.pending
-        intent = parse.intent
-        if pending is not None:
-            if pending.kind == "choose" and intent not in _ANSWERS["choose"]:
-                if parse.first("number") and intent not in ("playlist_add", "recommend"):
-                    intent = "select_item"  # "2" or "the 2005 one" answers the question
-                else:
-                    self.state.pending = None
-            elif pending.kind == "confirm" and intent not in _ANSWERS["confirm"]:
-                self.state.pending = None
-        action = ACTIONS.get(intent, ACTIONS["out_of_scope"])
-        if intent != parse.intent:
-            parse = Parse(parse.text, intent, parse.confidence, parse.entities, parse.ranking)
-        try:
-            reply = action(self.ctx, parse, self.state)
-        except MusicBertError as exc:
-            reply = Reply(f"Sorry, I couldn't do that: {exc}", parse, action=action.__name__)
-        if reply.parse is None:
-            reply.parse = parse
-        if intent in ("playlist_create", "playlist_add", "playlist_delete", "affirm"):
+        """Run the action for an already parsed turn."""
+        reply = respond(self.ctx, self.state, parse)
+        if reply.action in _CHANGES_NAMES:
             self._refresh_names()
         return reply
 
@@ -124,6 +106,41 @@ class Assistant:
         if self.player is not None:
             self.player.close()
         self.catalog.close()
+
+
+_CHANGES_NAMES = {
+    "action_playlist_create",
+    "action_playlist_add",
+    "action_affirm",
+    "action_select_item",
+}
+
+
+def respond(ctx: ActionContext, state: DialogueState, parse: Parse) -> Reply:
+    """The policy: a pending question takes its answer first, then the intent's action runs.
+
+    Shared by ``Assistant`` and the Rasa action server (whose state comes from slots).
+    """
+    pending = state.pending
+    intent = parse.intent
+    if pending is not None:
+        if pending.kind == "choose" and intent not in _ANSWERS["choose"]:
+            if parse.first("number") and intent not in ("playlist_add", "recommend"):
+                intent = "select_item"  # "2" or "the 2005 one" answers the question
+            else:
+                state.pending = None
+        elif pending.kind == "confirm" and intent not in _ANSWERS["confirm"]:
+            state.pending = None
+    action = ACTIONS.get(intent, ACTIONS["out_of_scope"])
+    if intent != parse.intent:
+        parse = Parse(parse.text, intent, parse.confidence, parse.entities, parse.ranking)
+    try:
+        reply = action(ctx, parse, state)
+    except MusicBertError as exc:
+        reply = Reply(f"Sorry, I couldn't do that: {exc}", parse, action=action.__name__)
+    if reply.parse is None:
+        reply.parse = parse
+    return reply
 
 
 def build_search(catalog, embedder):

@@ -98,6 +98,19 @@ class NLU:
         return Parse(text, intent, confidence, self.extractor.select(text, cands, intent), ranking)
 
 
+def make_nlu(
+    kind: str = "in-process", rasa_url: str | None = None, catalog=None, embedder=None
+) -> NLU:
+    """The NLU a command asked for: ``in-process`` (default) or ``rasa`` (needs a URL)."""
+    if kind == "rasa":
+        if not rasa_url:
+            raise ConfigError("--nlu rasa needs --rasa-url URL (e.g. http://127.0.0.1:5005)")
+        return RasaNLU(rasa_url)
+    if kind not in ("in-process", "local"):
+        raise ConfigError(f"unknown NLU {kind!r}: use 'in-process' or 'rasa'")
+    return NLU.load(catalog=catalog, embedder=embedder)
+
+
 def build_extractor(data: NLUData, catalog=None) -> EntityExtractor:
     vocab = Vocabulary.from_nlu(data)
     if catalog is not None:
@@ -172,4 +185,11 @@ def parse_from_rasa(text: str, doc: dict, threshold: float = 0.0) -> Parse:
     return Parse(text, name, confidence, entities, ranking)
 
 
-__all__ = ["NLU", "NLUServiceError", "RasaNLU", "build_extractor", "parse_from_rasa"]
+__all__ = [
+    "NLU",
+    "NLUServiceError",
+    "RasaNLU",
+    "build_extractor",
+    "make_nlu",
+    "parse_from_rasa",
+]

@@ -168,7 +168,10 @@ class Vocabulary:
                 surface = ex.text[ent.start : ent.end]
                 value_types.setdefault(ent.value, ent.entity)
                 if ent.value == surface:
-                    vocab.add(ent.entity, [surface])
+                    # names come from lookups and the catalog (canonical spellings);
+                    # annotated surfaces may be typos ("knols") that fuzzy matching covers
+                    if ent.entity not in NAME_TYPES:
+                        vocab.add(ent.entity, [surface])
                 else:
                     vocab.synonym_types.setdefault(fold(surface), ent.entity)
         for surface, value in data.synonyms.items():
