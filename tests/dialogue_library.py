@@ -64,3 +64,46 @@ def build_library(catalog, embedder) -> dict[tuple[str, str], int]:
             s.flush()
             ids[(title, artist)] = track.id
     return ids
+
+
+_SHARED: dict[str, object] = {}
+
+
+def shared_models():
+    """(embedder, nlu) loaded once per test run: the MiniLM tower and the trained intent
+    model are the slow parts. The intent model's cache lives in a private temp dir."""
+    if "nlu" not in _SHARED:
+        import os
+        import tempfile
+        import warnings
+
+        import pytest
+
+        from assistant.nlu import NLU
+        from musicbert.embedder import Embedder
+
+        home = tempfile.mkdtemp(prefix="musicbert_nlu_tests_")
+        with pytest.MonkeyPatch.context() as mp, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            mp.setenv("MUSICBERT_HOME", home)
+            embedder = Embedder.load()
+            nlu = NLU.load(embedder=embedder)
+        _SHARED.update(embedder=embedder, nlu=nlu, home=os.fspath(home))
+    return _SHARED["embedder"], _SHARED["nlu"]
+
+
+def make_assistant(catalog, player=None):
+    """An Assistant over ``catalog`` (filled with TRACKS) with search and QA, sharing models."""
+    from assistant.dialogue import Assistant, build_qa, build_search
+
+    embedder, nlu = shared_models()
+    build_library(catalog, embedder)
+    nlu.refresh_names(catalog)
+    return Assistant(
+        catalog,
+        embedder,
+        nlu=nlu,
+        player=player,
+        qa=build_qa(catalog, embedder, nlu),
+        search=build_search(catalog, embedder),
+    )
