@@ -60,6 +60,9 @@ HASH_CHUNK = 1 << 20
 MODEL_TAGS_TOP_K = 5
 MODEL_TAG_MIN_CONFIDENCE = 0.05
 MODEL_TAG_ALWAYS_KEEP = 0.3
+#: How worker processes start: "forkserver" never forks a parent that holds torch
+#: threads; benchmarks use "spawn" so that workers are direct children (rusage counts them).
+START_METHOD = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
 
 
 # ---------------------------------------------------------------- paths in the database
@@ -267,12 +270,9 @@ class _Pool:
 
     def start(self) -> ProcessPoolExecutor:
         if self.executor is None:
-            method = (
-                "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-            )
             self.executor = ProcessPoolExecutor(
                 self.workers,
-                mp_context=multiprocessing.get_context(method),
+                mp_context=multiprocessing.get_context(START_METHOD),
                 initializer=_worker_init,
             )
         return self.executor
@@ -307,8 +307,7 @@ class _Pool:
 
 
 def _isolated(fn: Callable, item: Any) -> Any:
-    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-    context = multiprocessing.get_context(method)
+    context = multiprocessing.get_context(START_METHOD)
     with ProcessPoolExecutor(1, mp_context=context, initializer=_worker_init) as executor:
         try:
             return executor.submit(fn, item).result()
