@@ -21,7 +21,7 @@ from sqlalchemy import Select, func, or_, select
 
 from catalog.db import Catalog
 from catalog.explain import explain_likeness, explain_query, fallback_reason
-from catalog.models import Album, Artist, AudioFeatures, Embedding, PlayHistory, Tag, Track
+from catalog.models import Album, Artist, AudioFeatures, PlayHistory, Tag, Track
 from catalog.names import fold
 from catalog.queries import find_tracks, track_rows
 from catalog.vector_index import FLAT_MAX, IndexConfig, VectorIndex, normalise
@@ -438,9 +438,9 @@ class SearchEngine:
             return set(session.scalars(query))
 
     def _filter_query(self, filters: SearchFilters) -> Select:
-        query = select(Track.id).join(
-            Embedding, (Embedding.track_id == Track.id) & (Embedding.model_id == self.model_id)
-        )
+        # No join with the embeddings: the index only holds embedded tracks anyway, and
+        # touching those 1 KB rows would make every filtered query read the vectors.
+        query = select(Track.id)
         if filters.artist:
             query = query.join(Artist, Track.artist_id == Artist.id).where(
                 or_(
@@ -458,9 +458,8 @@ class SearchEngine:
                     Album.title_key.like(_like(fold(filters.album)), escape="\\"),
                 )
             )
-        for name in filters.tag_list():
-            tagged = select(Tag.track_id).where(func.lower(Tag.name) == name.strip().lower())
-            query = query.where(Track.id.in_(tagged))
+        for spellings in self._tag_spellings(filters.tag_list()):
+            query = query.where(Track.id.in_(select(Tag.track_id).where(Tag.name.in_(spellings))))
         year = func.coalesce(Track.year, Album.year)
         if filters.year_min is not None:
             query = query.where(year >= filters.year_min)
@@ -484,6 +483,21 @@ class SearchEngine:
         if filters.licence:
             query = query.where(Track.licence.ilike(_like(filters.licence), escape="\\"))
         return query
+
+    def _tag_spellings(self, names: list[str]) -> list[list[str]]:
+        """For each tag asked for, the stored names equal to it ignoring case and spacing.
+
+        Read from the index on ``tags.name`` (distinct names only), so the filter
+        itself is an indexed equality rather than lower() over every tag row.
+        """
+        if not names:
+            return []
+        with self.catalog.session() as session:
+            stored = session.scalars(select(Tag.name).distinct()).all()
+        by_key: dict[str, list[str]] = {}
+        for name in stored:
+            by_key.setdefault(" ".join(name.casefold().split()), []).append(name)
+        return [by_key.get(" ".join(n.casefold().split()), [n]) for n in names]
 
     def _allowed(self, filters: SearchFilters) -> np.ndarray | None:
         """Track ids passing the filters (None: every track); NotFoundError if none pass."""
@@ -535,6 +549,11 @@ class SearchEngine:
                 break
             self.notices.append(self.index.sync())  # a row vanished: SQL changed under us
         ranked = [(i, s, rows[i]) for i, s in candidates if i in rows]
+        if not ranked and allowed is not None:
+            raise NotFoundError(
+                f"the {len(allowed)} track(s) matching {filters.describe()} have no embedding"
+                f" from model {self.model_id}: run `musicbert reindex`"
+            )
         if not ranked:
             raise NotFoundError("no track is left once excluded and recently played ones are out")
         if diversity > 0:

@@ -270,6 +270,7 @@ FILTER_CASES = [
     (SearchFilters(artist="volt"), {"Night Drive", "Club Lights"}),
     (SearchFilters(album="neon"), {"Night Drive", "Club Lights"}),
     (SearchFilters(tag="guitar"), {"Old Road", "Thunder"}),
+    (SearchFilters(tag="GUITAR "), {"Old Road", "Thunder"}),
     (SearchFilters(tag=["piano", "calm"]), {"Rain Piano"}),
     (SearchFilters(year_min=1990, year_max=2000), {"Rain Piano", "Morning Piano"}),
     (SearchFilters(year_max=1975), {"Old Road", "Blue Smoke"}),
@@ -373,12 +374,14 @@ def test_similar_by_name_and_unknown_names(engine, library):
         engine.similar("Thundr Storm")
 
 
-def test_similar_to_a_track_without_embedding(engine, catalog):
+def test_tracks_without_embedding(engine, catalog):
     with catalog.session() as session:
-        track = Track(path="/new.flac", content_hash="new", title="Unembedded")
+        track = Track(path="/new.flac", content_hash="new", title="Unembedded", licence="Odd")
         session.add(track)
     with pytest.raises(NotFoundError, match="no embedding"):
         engine.similar("Unembedded")
+    with pytest.raises(NotFoundError, match="1 track.* licence 'odd' have no embedding"):
+        engine.search("music", filters=SearchFilters(licence="odd"))
 
 
 def test_mix_centres_on_the_seeds(engine, catalog, library):
