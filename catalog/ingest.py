@@ -205,6 +205,13 @@ def file_sha256(path: str) -> str:
     return digest.hexdigest()
 
 
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
 def _hash_job(path: str) -> tuple[str, str | None, int, str | None]:
     try:
         return path, file_sha256(path), os.path.getsize(path), None
@@ -576,11 +583,14 @@ def ingest(
     files, summary.skipped = scan(paths)
     with _Pool(workers) as pool:
         hashes: dict[str, tuple[str, int]] = {}
-        for _item, (path, digest, size, error) in pool.map_unordered(_hash_job, files):
-            if error or digest is None:
-                summary.skipped.append((printable(path), error or "cannot read"))
-            else:
-                hashes[db_path(path)] = (digest, size)
+        total = sum(_size(f) for f in files)
+        with _progress(total, progress and len(files) > 50, "hashing") as bar:
+            for _item, (path, digest, size, error) in pool.map_unordered(_hash_job, files):
+                bar.update(size)
+                if error or digest is None:
+                    summary.skipped.append((printable(path), error or "cannot read"))
+                else:
+                    hashes[db_path(path)] = (digest, size)
         keys_to_fs = {db_path(f): f for f in files}
         jobs, moves = _plan(catalog, hashes, summary, [os.fsdecode(os.fspath(p)) for p in paths])
         if moves:
