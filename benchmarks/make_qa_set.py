@@ -75,6 +75,8 @@ def score_gold(score_ref: str) -> dict | None:
         s = corpus.parse(score_ref)
     except Exception:
         return None
+    if hasattr(s, "mergeScores"):  # an Opus (ABC voices) is one piece, as it is rendered
+        s = s.mergeScores()
     ts = s.recurse().getElementsByClass("TimeSignature").first()
     parts = list(s.parts) or [s]
     pitches = sorted(s.flatten().pitches, key=lambda p: p.ps)

@@ -224,11 +224,20 @@ VOCABULARY = frozenset(
 )
 
 
+_LABEL_WORDS = frozenset(
+    word
+    for labels in CONTENT_LABELS.values()
+    for label, words in labels.items()
+    for phrase in (label, *words)
+    for word in phrase.split()
+)
+
+
 def correct_typos(norm: str) -> str:
     """Replace misspelt question words (5+ letters, one or two edits) by the intended one."""
     out = []
     for w in norm.split():
-        if len(w) >= 5 and w not in VOCABULARY and w.isalpha():
+        if len(w) >= 5 and w not in VOCABULARY and w not in _LABEL_WORDS and w.isalpha():
             hit = process.extractOne(w, VOCABULARY, scorer=fuzz.ratio, score_cutoff=80)
             # a misspelling keeps its length; "record" is a word, not a short "recorded"
             if (

@@ -103,6 +103,8 @@ def _parse(score_ref: str) -> ScoreFacts:
         score = corpus.parse(score_ref)
     except Exception as exc:  # music21 raises many types for a missing or broken score
         raise ScoreError(f"music21 cannot read the score {score_ref!r}: {exc}") from exc
+    if hasattr(score, "mergeScores"):  # an ABC file with one tune per voice is an Opus
+        score = score.mergeScores()
     md = score.metadata
     composer = (md.composer if md is not None else None) or CORPUS_COMPOSERS.get(
         score_ref.split("/")[0].lower()
