@@ -64,10 +64,12 @@ class IndexConfig:
 
     #: "flat", "hnsw", "ivfpq" or None to follow the catalog's size.
     kind: str | None = None
-    hnsw_m: int = 32
-    ef_construction: int = 80
+    #: Graph degree and build effort: M=16 / efConstruction=40 builds a 1M graph in minutes
+    #: on 2 cores; search-time ``ef_search`` then buys the recall back (benchmarks/search.py).
+    hnsw_m: int = 16
+    ef_construction: int = 40
     ef_search: int = 128
-    #: IVF lists; None picks about 2 * sqrt(n).
+    #: IVF lists; None picks about sqrt(n).
     nlist: int | None = None
     #: PQ sub-quantisers (bytes per vector); must divide the dimension (adjusted if not).
     pq_m: int = 32
@@ -421,7 +423,7 @@ class VectorIndex:
 
     def _train_ivfpq(self, vectors: np.ndarray) -> faiss.Index:
         n = len(vectors)
-        nlist = self.config.nlist or int(2 * np.sqrt(n))
+        nlist = self.config.nlist or int(np.sqrt(n))
         nlist = max(1, min(nlist, n // 39))
         pq_m = _largest_divisor_at_most(self.dim, self.config.pq_m)
         nbits = 8 if n >= 256 * 39 else max(4, int(np.log2(n / 39)))

@@ -133,7 +133,7 @@ def test_filtered_search_fills_k_whenever_k_pass(kind, rng):
     def source(wanted):
         return np.stack([store[int(i)] for i in wanted])
 
-    config = IndexConfig(kind=kind, exact_below=64, nlist=32, nprobe=16, ef_search=16, pq_m=8)
+    config = IndexConfig(kind=kind, exact_below=64, nlist=32, nprobe=16, ef_search=64, pq_m=8)
     index = VectorIndex.from_vectors(ids, vectors, config=config, vector_source=source)
     assert index.kind == kind
     queries = unit(rng, 4)
