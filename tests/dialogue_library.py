@@ -71,7 +71,7 @@ _SHARED: dict[str, object] = {}
 
 def shared_models():
     """(embedder, nlu) loaded once per test run: the MiniLM tower and the trained intent
-    model are the slow parts. The intent model's cache lives in a private temp dir."""
+    model are the slow parts. The intent model's cache lives in a temp dir of its own."""
     if "nlu" not in _SHARED:
         import os
         import tempfile
@@ -82,7 +82,10 @@ def shared_models():
         from assistant.nlu import NLU
         from musicbert.embedder import Embedder
 
-        home = tempfile.mkdtemp(prefix="musicbert_nlu_tests_")
+        # A fixed place, so later test runs reuse the trained intent model; the cache key
+        # (nlu.yml hash + tower weights) keeps a stale model from ever being used.
+        home = os.path.join(tempfile.gettempdir(), f"musicbert_nlu_tests_{os.getuid()}")
+        os.makedirs(home, exist_ok=True)
         with pytest.MonkeyPatch.context() as mp, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             mp.setenv("MUSICBERT_HOME", home)

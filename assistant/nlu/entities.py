@@ -77,7 +77,7 @@ _FUZZY_EDGE_STOP = _PLAYLIST_STOP | set(
     "is are was by or and vs versus than like on at about play plays does do did what which "
     "who how whats what's tell describe find search".split()
 )
-_NUMBER = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)(?![\w.]*\w)")
+_NUMBER = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)(?!\.?\w)")
 _ORDINAL_DIGITS = re.compile(r"\b(\d+)(?:st|nd|rd|th)\b", re.I)
 _DECADE = re.compile(r"(?<!\w)'?((?:19|20)?\d0)'?s\b", re.I)
 _HOW = re.compile(r"\bhow\s+(fast|quick|long|loud)\b", re.I)
@@ -91,13 +91,22 @@ _CALLED = re.compile(
 )
 _BEFORE = re.compile(r"((?:[\w'’-]+\s+)?[\w'’-]+)\s+(?:playlist|list)\b", re.I)
 _AFTER = re.compile(r"\bplaylist\s+((?:[\w'’-]+\s*){1,4})", re.I)
+#: Longer texts are only searched in their first MAX_TEXT_CHARS characters.
+MAX_TEXT_CHARS = 1000
+MAX_NAME_CHARS = 80
 # source ranks: a pattern knows its context, an exact name beats a fuzzy one
 PATTERN, EXACT, PARTIAL, FUZZY = 3, 2, 1, 0
 
 
+_LIGATURES = str.maketrans(
+    {"æ": "ae", "Æ": "AE", "ø": "o", "Ø": "O", "ß": "ss", "œ": "oe", "Œ": "OE", "ð": "d",
+     "Ð": "D", "þ": "th", "Þ": "TH", "ł": "l", "Ł": "L", "đ": "d", "Đ": "D"}
+)  # fmt: skip
+
+
 def fold(text: str) -> str:
     """Lower case without accents or curly apostrophes (Björk -> bjork)."""
-    text = unicodedata.normalize("NFKD", text.replace("’", "'"))
+    text = unicodedata.normalize("NFKD", text.replace("’", "'")).translate(_LIGATURES)
     return "".join(c for c in text if not unicodedata.combining(c)).lower()
 
 
@@ -284,6 +293,8 @@ class EntityExtractor:
                     if i + length > n or any(covered[i : i + length]):
                         continue
                     window = " ".join(t for t, _, _ in toks[i : i + length])
+                    if len(window) > MAX_NAME_CHARS:
+                        continue
                     edges = (toks[i][0], toks[i + length - 1][0])
                     if len(window) < 5 or any(w in _FUZZY_EDGE_STOP for w in edges):
                         continue
@@ -371,6 +382,7 @@ class EntityExtractor:
         """Every possible span before the intent is known (reused by ``select``)."""
         if not text or not text.strip():
             return []
+        text = text[:MAX_TEXT_CHARS]  # spans stay valid offsets into the full text
         cands = self._gazetteer(text, tokens(text)) + self._patterns(text)
         for c in cands:
             if c.entity in (*NAME_TYPES, *TAG_TYPES) and c.source != PATTERN:
@@ -394,8 +406,13 @@ class EntityExtractor:
         out = []
         for c in taken:
             value = c.value
-            if c.entity not in ("number", "decade", "playlist") and c.source != PATTERN:
-                value = self.vocab.synonyms.get(fold(text[c.start : c.end]), value)
+            surface = fold(text[c.start : c.end])
+            if (
+                c.entity not in ("number", "decade", "playlist")
+                and c.source != PATTERN
+                and self.vocab.synonym_types.get(surface) in (None, c.entity)
+            ):
+                value = self.vocab.synonyms.get(surface, value)
             out.append(
                 Entity(c.entity, value, c.start, c.end, round(min(c.confidence, 1.0), 3),
                        c.extractor)
