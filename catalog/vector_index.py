@@ -75,7 +75,7 @@ class IndexConfig:
     pq_m: int = 32
     nprobe: int = 32
     #: IVF-PQ candidates re-ranked exactly from the stored vectors (at least 10 * k).
-    rerank: int = 200
+    rerank: int = 400
     #: A filtered search over at most this many allowed ids scores them exactly.
     exact_below: int = 4096
     #: HNSW cannot delete; it is rebuilt once this fraction of its entries are tombstones.
