@@ -70,6 +70,34 @@ def matches(item: dict, data: dict) -> bool:
     return len(values) == 1 and normalise(str(values[0])) == normalise(str(gold))
 
 
+def analysis_vs_render(engine: QAEngine) -> dict:
+    """How the audio estimates compare with the tempo and key a piece was rendered at.
+
+    Not a QA score (QA answers rendered pieces from their file tags); it tells how far
+    the estimates that answer questions about recordings can be trusted.
+    """
+    tracks = engine.view.current().tracks.values()
+    tempo = [
+        (t.tempo, t.analysed_tempo) for t in tracks if t.tempo_source == "file" and t.analysed_tempo
+    ]
+    keys = [
+        (t.key, t.mode, t.analysed_key) for t in tracks if t.key_source == "file" and t.analysed_key
+    ]
+
+    def close(a: float, b: float) -> bool:
+        return abs(a - b) <= 0.04 * a
+
+    octave = sum(any(close(true, est * f) for f in (0.5, 1, 2)) for true, est in tempo)
+    return {
+        "tempo_pieces": len(tempo),
+        "tempo_within_4pct": sum(close(true, est) for true, est in tempo),
+        "tempo_within_4pct_up_to_octave": octave,
+        "key_pieces": len(keys),
+        "key_exact": sum(bool(same_key((k, m), parse_key_name(est))) for k, m, est in keys),
+        "mode_same": sum(m == parse_key_name(est)[1] for k, m, est in keys),
+    }
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -192,6 +220,7 @@ def main() -> int:
             "max": round(max(latencies), 2),
         },
         "warm_up_s": round(warm_s, 2),
+        "analysis_vs_render": analysis_vs_render(engine),
         "targets": TARGETS,
         "meets_targets": {
             "overall": overall >= TARGETS["overall"],
@@ -222,6 +251,14 @@ def main() -> int:
         f"warm-up (snapshot, scores, prompts): {warm_s:.2f} s; targets: overall >= 90%, "
         f"each type >= 80%, p95 <= 100 ms -> {summary['meets_targets']}"
     )
+    avr = summary["analysis_vs_render"]
+    if avr["tempo_pieces"]:
+        print(
+            f"audio analysis vs render truth (informational): tempo within 4% "
+            f"{avr['tempo_within_4pct']}/{avr['tempo_pieces']} "
+            f"({avr['tempo_within_4pct_up_to_octave']} allowing octave errors); key exact "
+            f"{avr['key_exact']}/{avr['key_pieces']}, mode {avr['mode_same']}/{avr['key_pieces']}"
+        )
     if args.show_errors:
         for r in results:
             if not r["correct"]:

@@ -38,12 +38,16 @@ def answer_audio(
             return dont_know(
                 "no_analysis", f"the analysis found no steady beat in {track.label}.", track_ids=ids
             )
-        return Answer(
-            f"{track.label} moves at about {track.tempo:.0f} BPM (estimated from the audio).",
-            round(track.tempo, 1),
-            track_ids=ids,
-            facts={"tempo_bpm": track.tempo},
-        )
+        facts = {"tempo_bpm": track.tempo, "source": track.tempo_source}
+        if track.tempo_source == "file":
+            text = f"{track.label} is at {track.tempo:.0f} BPM (the tempo it was rendered at"
+            if track.analysed_tempo is not None:
+                text += f"; the audio analysis estimates {track.analysed_tempo:.0f}"
+                facts["analysed_tempo"] = track.analysed_tempo
+            text += ")."
+        else:
+            text = f"{track.label} moves at about {track.tempo:.0f} BPM (estimated from the audio)."
+        return Answer(text, round(track.tempo, 1), track_ids=ids, facts=facts)
     if attribute in ("key", "mode"):
         if not track.key:
             return dont_know(
@@ -51,17 +55,23 @@ def answer_audio(
             )
         conf = track.key_confidence
         hedged = conf is not None and conf < KEY_CONFIDENCE_FLOOR
-        facts = {"key": track.key, "mode": track.mode, "key_confidence": conf}
+        facts = {
+            "key": track.key,
+            "mode": track.mode,
+            "key_confidence": conf,
+            "source": track.key_source,
+        }
+        by = "by the analysis" if track.key_source != "file" else "(as rendered, per its file tags)"
         if attribute == "mode" and asked_mode:
             yes = (track.mode or "").lower() == asked_mode
             verb = "Yes" if yes else "No"
-            text = f"{verb}: the analysis puts {track.label} in {track.key_name}"
+            text = f"{verb}: {track.label} is in {track.key_name} {by}"
             value: object = yes
         elif attribute == "mode":
-            text = f"{track.label} is in a {track.mode} key ({track.key_name}) by the analysis"
+            text = f"{track.label} is in a {track.mode} key ({track.key_name}) {by}"
             value = track.mode
         else:
-            text = f"{track.label} is in {track.key_name} by the analysis"
+            text = f"{track.label} is in {track.key_name} {by}"
             value = track.key_name
         if hedged:
             text = (
@@ -69,7 +79,14 @@ def answer_audio(
                 f"guess is {track.key_name} for {track.label}."
             )
         else:
-            text += f" (key match {conf:.2f})." if conf is not None else "."
+            if track.key_source == "file":
+                text += (
+                    f"; the audio analysis hears {track.analysed_key}."
+                    if track.analysed_key and track.analysed_key != track.key_name
+                    else "."
+                )
+            else:
+                text += f" (key match {conf:.2f})." if conf is not None else "."
         return Answer(text, value, hedged=hedged, confidence=conf, track_ids=ids, facts=facts)
     if attribute == "loudness":
         if track.loudness_db is None:

@@ -8,6 +8,7 @@ keeps answers fast and still right after an ingest.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -51,6 +52,12 @@ class TrackInfo:
     loudness_db: float | None = None
     silent: bool = False
     tags: list[TagInfo] = field(default_factory=list)
+    #: "file" when tempo / key come from the file's own tags (a rendered score says the
+    #: tempo and key it was rendered at), "analysis" when estimated from the audio
+    tempo_source: str | None = None
+    key_source: str | None = None
+    analysed_tempo: float | None = None  # the audio estimate, kept beside a file value
+    analysed_key: str | None = None  # "F# minor"
 
     @property
     def label(self) -> str:
@@ -62,6 +69,24 @@ class TrackInfo:
         if not self.key:
             return None
         return f"{self.key} {self.mode}" if self.mode else self.key
+
+
+_FILE_TEMPO = re.compile(r"^tempo:\s*(\d+(?:\.\d+)?)\s*bpm$")
+_FILE_KEY = re.compile(r"^key:\s*([a-g])([#b-]?)\s+(major|minor)$")
+
+
+def _apply_file_tempo_and_key(info: TrackInfo) -> None:
+    """A file tag "tempo: 100 bpm" / "key: ab major" is a fact and wins over the estimate."""
+    for tag in info.tags:
+        if tag.origin not in ("file", "user"):
+            continue
+        name = tag.name.strip().lower()
+        if m := _FILE_TEMPO.match(name):
+            info.tempo, info.tempo_source = float(m.group(1)), "file"
+        elif m := _FILE_KEY.match(name):
+            accidental = {"-": "b"}.get(m.group(2), m.group(2))
+            info.key, info.mode = m.group(1).upper() + accidental, m.group(3)
+            info.key_confidence, info.key_source = 1.0, "file"
 
 
 @dataclass
@@ -79,22 +104,23 @@ class Snapshot:
         return [t for t in self.tracks.values() if t.album and t.album.casefold() == low]
 
 
+#: A few aggregates that change whenever tracks, features, tags or vectors do. Built once:
+#: it runs before every question, so it goes through Core on a plain connection.
+_SIGNATURE = select(
+    select(func.count(Track.id)).scalar_subquery(),
+    select(func.max(Track.updated_at)).scalar_subquery(),
+    select(func.count(AudioFeatures.track_id)).scalar_subquery(),
+    select(func.max(AudioFeatures.analysed_at)).scalar_subquery(),
+    select(func.count(Tag.id)).scalar_subquery(),
+    select(func.max(Tag.id)).scalar_subquery(),
+    select(func.count(Embedding.id)).scalar_subquery(),
+    select(func.max(Embedding.id)).scalar_subquery(),
+)
+
+
 def _signature(catalog: Catalog) -> tuple:
-    """A few aggregates that change whenever tracks, features, tags or vectors do."""
-    with catalog.session() as s:
-        row = s.execute(
-            select(
-                select(func.count(Track.id)).scalar_subquery(),
-                select(func.max(Track.updated_at)).scalar_subquery(),
-                select(func.count(AudioFeatures.track_id)).scalar_subquery(),
-                select(func.max(AudioFeatures.analysed_at)).scalar_subquery(),
-                select(func.count(Tag.id)).scalar_subquery(),
-                select(func.max(Tag.id)).scalar_subquery(),
-                select(func.count(Embedding.id)).scalar_subquery(),
-                select(func.max(Embedding.id)).scalar_subquery(),
-            )
-        ).one()
-    return tuple(row)
+    with catalog.engine.connect() as conn:
+        return tuple(conn.execute(_SIGNATURE).one())
 
 
 def load_snapshot(catalog: Catalog) -> Snapshot:
@@ -134,6 +160,11 @@ def load_snapshot(catalog: Catalog) -> Snapshot:
                 info.key_confidence = f.key_confidence
                 info.loudness_db = f.loudness_db
                 info.silent = bool(f.silent)
+                info.tempo_source = "analysis" if f.tempo is not None else None
+                info.key_source = "analysis" if f.key else None
+                info.analysed_tempo = f.tempo
+                info.analysed_key = info.key_name
+            _apply_file_tempo_and_key(info)
             tracks[t.id] = info
         grouped: dict[str, tuple[list[int], list[np.ndarray]]] = {}
         for track_id, model_id, dim, blob in s.execute(

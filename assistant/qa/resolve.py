@@ -84,6 +84,9 @@ class Gazetteer:
                     seen.setdefault(word, set()).add(key)
         self.partials = {w: next(iter(keys)) for w, keys in seen.items() if len(keys) == 1}
         self.partials = {w: k for w, k in self.partials.items() if w != k}
+        self._fuzzy_keys = sorted(
+            {k for f in FIELDS for k in self.names[f] if len(k) >= MIN_FUZZY_LEN}
+        )
 
     # -- spotting names inside a question ---------------------------------------------------
 
@@ -93,9 +96,20 @@ class Gazetteer:
         padded = f" {norm} "
         candidates: list[Mention] = []
         original_words = set(re.findall(r"\w+", text))
+        # one C-level pass finds the names worth aligning; the Python loop stays short
+        near = {
+            key
+            for key, _score, _ in process.extract(
+                norm,
+                self._fuzzy_keys,
+                scorer=fuzz.partial_ratio,
+                score_cutoff=FUZZY_CUTOFF,
+                limit=None,
+            )
+        }
         for f in FIELDS:
             for key, name in self.names[f].items():
-                idx = padded.find(f" {key} ")
+                idx = padded.find(f" {key} ") if key in norm else -1
                 if idx >= 0:
                     score = 100.0
                     if " " not in key and not any(
@@ -103,7 +117,7 @@ class Gazetteer:
                     ):
                         score = 75.0  # a lowercase common word ("sad") is weak evidence
                     candidates.append(Mention(f, name, idx, idx + len(key), score))
-                elif len(key) >= MIN_FUZZY_LEN:
+                elif key in near:
                     al = fuzz.partial_ratio_alignment(key, norm, score_cutoff=FUZZY_CUTOFF)
                     if al is None:
                         continue
