@@ -214,6 +214,10 @@ def main() -> int:
         "per_type": rows,
         "content_models_only_accuracy": None if models_acc is None else round(models_acc, 4),
         "content_models_only_hedged": sum(bool(r["hedged"]) for r in content_results),
+        "content_models_only_answered": sum(bool(r["known"]) for r in content_results),
+        "content_models_only_correct_when_answered": sum(
+            bool(r["known"]) and r["correct"] for r in content_results
+        ),
         "latency_ms": {
             "p50": round(statistics.median(latencies), 2),
             "p95": round(percentile(latencies, 0.95), 2),
@@ -245,7 +249,9 @@ def main() -> int:
     if models_acc is not None:
         print(
             f"{'content (models only, no file tags)':<40}{models_acc:>8.1%}  hedged "
-            f"{summary['content_models_only_hedged']}/{len(content_results)}"
+            f"{summary['content_models_only_hedged']}/{len(content_results)}; answered "
+            f"{summary['content_models_only_answered']}, of which correct "
+            f"{summary['content_models_only_correct_when_answered']} (the rest: I don't know)"
         )
     print(
         f"warm-up (snapshot, scores, prompts): {warm_s:.2f} s; targets: overall >= 90%, "
