@@ -13,6 +13,13 @@ the file (a three-hour recording costs the same memory as a three-minute one):
     centred on 120 bpm (the same idea as librosa's ``tempo``, done incrementally).
 
 The method names stored with the features (``*_METHOD``) say exactly which of these ran.
+
+Known limits: the tempo is the strongest periodicity of the onset envelope, so real
+music can read at double or half its notated tempo (the prior favours 70-200 bpm; a
+click track at 60 bpm still reads 60); drones without onsets get a meaningless
+tempo. The key is one global key per track (modulations average out) and relative
+major/minor pairs are the usual confusion; ``key_confidence`` is the winning
+correlation (about 0.8-0.95 for clear tonal music, under 0.5 for ambiguous audio).
 """
 
 from __future__ import annotations
