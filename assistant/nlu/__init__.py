@@ -21,7 +21,7 @@ from musicbert.errors import ConfigError, MusicBertError
 
 #: Characters of an utterance the NLU reads; nobody asks for music in more.
 MAX_CHARS = 1000
-DEFAULT_THRESHOLD = 0.3
+DEFAULT_THRESHOLD = 0.2
 FALLBACK_INTENT = "out_of_scope"
 
 

@@ -23,7 +23,7 @@ import numpy as np
 from assistant.turn import Entity
 from musicbert.paths import cache_dir
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 PLACEHOLDERS = {
     "track": "Song Title",
     "artist": "Artist Name",
@@ -86,7 +86,7 @@ class IntentModel:
         return self.classifier.predict_proba(vectors)
 
 
-def fit(vectors: np.ndarray, intents: Sequence[str], c: float = 30.0) -> IntentModel:
+def fit(vectors: np.ndarray, intents: Sequence[str], c: float = 10.0) -> IntentModel:
     from sklearn.linear_model import LogisticRegression
 
     clf = LogisticRegression(C=c, max_iter=5000)
