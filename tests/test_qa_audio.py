@@ -73,3 +73,22 @@ def test_catalog_changes_are_seen(tmp_path):
             tempo=101.0, key="E", mode="major", key_confidence=0.7, loudness_db=-18.0, peak_db=-3.0
         )
     assert engine.ask("tempo of Unheard Thing?", QAContext()).data["answer"] == 101.0
+
+
+def test_rendered_tempo_and_key_from_file_tags_beat_the_estimate(tmp_path):
+    from catalog.models import Tag, Track
+
+    catalog = build_library(f"sqlite:///{tmp_path / 'c.db'}")
+    with catalog.session() as s:
+        t = s.query(Track).filter_by(title="Chorale BWV 66.6").one()
+        t.tags.append(Tag(name="tempo: 96 bpm", kind="other", origin="file"))
+        t.tags.append(Tag(name="key: g- major", kind="other", origin="file"))
+    engine = QAEngine(catalog)
+    tempo = engine.ask("what's the tempo of Chorale BWV 66.6?", QAContext())
+    assert tempo.data["answer"] == 96.0 and "estimates 92" in tempo.text
+    key = engine.ask("what key is Chorale BWV 66.6 in?", QAContext())
+    assert key.data["answer"] == "Gb major" and key.data["facts"]["source"] == "file"
+    assert engine.ask("which tracks are in a major key?", QAContext()).data["answer"] == [
+        "Chorale BWV 66.6",
+        "Defeat",
+    ]
