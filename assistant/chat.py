@@ -103,6 +103,7 @@ class Chat:
         self.completer = NameCompleter()
         self._session_options = session_options or {}
         self._assistant: Any = None
+        self.notes: list[str] = []  # warnings from loading, shown once as one line each
         self._load_error: str | None = None
         self._ready = threading.Event()
         self._loader = threading.Thread(target=self._load_in_background, daemon=True)
@@ -110,10 +111,16 @@ class Chat:
     # -- loading ---------------------------------------------------------------------------
 
     def _load_in_background(self) -> None:
+        import warnings
+
         try:
             if self._names is not None:
                 self.completer.set_names(self._names())
-            self._assistant = self._load()
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                self._assistant = self._load()
+            for warning in {str(w.message) for w in caught}:
+                self.notes.append(warning)
         except MusicBertError as exc:
             self._load_error = str(exc)
         except Exception as exc:  # keep the chat alive; say what broke
@@ -126,6 +133,8 @@ class Chat:
         if not self._ready.is_set():
             self.say("(one moment: loading the library and the model…)")
             self._ready.wait()
+        while self.notes:
+            self.say(f"(note: {self.notes.pop(0)})")
         if self._assistant is None:
             raise MusicBertError(f"the assistant could not start: {self._load_error}")
         return self._assistant
@@ -213,9 +222,11 @@ class Chat:
 
     def voice_turn(self) -> None:
         """Push to talk: record one command, show the transcript, then handle it as typed."""
+        from assistant.player import find_device
         from assistant.voice import RecordingCancelled, listen
 
         try:
+            find_device("input")  # no microphone: say so before loading the recogniser
             assistant = self.assistant()
             if self._recognizer is None:
                 self.say("(preparing speech recognition…)")

@@ -74,8 +74,9 @@ def find_device(kind: str, device: int | str | None = None) -> dict[str, Any]:
     try:
         info = sd.query_devices(device, kind=kind)
     except (ValueError, sd.PortAudioError) as exc:
-        name = f" {device!r}" if device is not None else ""
-        raise DeviceUnavailableError(f"no {what}{name} found ({_short(exc)})") from exc
+        if device is None:
+            raise DeviceUnavailableError(f"no {what} found") from exc
+        raise DeviceUnavailableError(f"no {what} {device!r} found ({_short(exc)})") from exc
     channels = info["max_output_channels" if kind == "output" else "max_input_channels"]
     if channels < 1:
         raise DeviceUnavailableError(f"device {info['name']!r} is not an {what}")

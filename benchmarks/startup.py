@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PROMPT = b"you> "
+PROMPT = b"you>"
+ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\r")
 
 
 def read_until(fd: int, needle: bytes | re.Pattern, timeout: float, buffer: bytearray) -> bool:
@@ -38,9 +39,10 @@ def read_until(fd: int, needle: bytes | re.Pattern, timeout: float, buffer: byte
             if not chunk:
                 return False
             buffer.extend(chunk)
-            if isinstance(needle, bytes) and needle in buffer:
+            text = ANSI.sub(b"", bytes(buffer))  # the prompt is drawn with escape codes
+            if isinstance(needle, bytes) and needle in text:
                 return True
-            if isinstance(needle, re.Pattern) and needle.search(bytes(buffer)):
+            if isinstance(needle, re.Pattern) and needle.search(text):
                 return True
     return False
 
@@ -58,7 +60,7 @@ def one_run(db: str | None) -> dict[str, float | None]:
     os.write(fd, b"how many tracks are there\r")
     start = len(out)
     t1 = time.perf_counter()
-    answered = read_until(fd, re.compile(rb"tracks?\b[^\r\n]*\r?\n(.|\n)*you> "), 120, out)
+    answered = read_until(fd, re.compile(rb"tracks?\b[^\n]*\n(.|\n)*you>"), 120, out)
     answer_s = time.perf_counter() - t1 if answered else None
     os.write(fd, b"\x04")  # Ctrl-D
     read_until(fd, b"bye", 10, out)

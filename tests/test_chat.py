@@ -57,23 +57,26 @@ def test_track_table_fits_the_width():
     assert "3:05" in lines[2] and "1:02:05" in lines[3] and "…" in lines[2]
 
 
-@pytest.fixture()
-def library(tmp_path):
-    url = f"sqlite:///{tmp_path / 'chat.db'}"
+@pytest.fixture(scope="module")
+def library(tmp_path_factory):
+    url = f"sqlite:///{tmp_path_factory.mktemp('chat') / 'chat.db'}"
     build_library(url)
     return url
 
 
-def run_chat(keys: str, library: str, tmp_path: Path) -> tuple[str, Chat]:
-    Assistant = pytest.importorskip(
-        "assistant.dialogue", reason="needs the dialogue layer"
-    ).Assistant
+@pytest.fixture(scope="module")
+def assistant(library):
+    """One real Assistant for the module (loading MusicBERT and the NLU takes a while)."""
+    dialogue = pytest.importorskip("assistant.dialogue", reason="needs the dialogue layer")
+    return dialogue.Assistant.from_defaults(db_url=library, player=None)
 
+
+def run_chat(keys: str, assistant, tmp_path: Path) -> tuple[str, Chat]:
     out = io.StringIO()
     with create_pipe_input() as inp:
         inp.send_text(keys)
         chat = Chat(
-            lambda: Assistant.from_defaults(db_url=library, player=None),
+            lambda: assistant,
             player=None,
             player_problem="no audio output device found",
             names=lambda: {"artist": ["Maxstack"]},
@@ -85,7 +88,7 @@ def run_chat(keys: str, library: str, tmp_path: Path) -> tuple[str, Chat]:
     return out.getvalue(), chat
 
 
-def test_multi_turn_conversation_with_ctrl_c_and_ctrl_d(library, tmp_path):
+def test_multi_turn_conversation_with_ctrl_c_and_ctrl_d(assistant, tmp_path):
     keys = (
         "how many tracks by maxstack\r"
         "play some half-typed line\x03"  # Ctrl-C drops the line, the chat goes on
@@ -95,7 +98,7 @@ def test_multi_turn_conversation_with_ctrl_c_and_ctrl_d(library, tmp_path):
         "and what is its tempo?\r"  # a follow-up: "its" is Nebula
         "\x04"  # Ctrl-D leaves
     )
-    text, _chat = run_chat(keys, library, tmp_path)
+    text, _chat = run_chat(keys, assistant, tmp_path)
     assert "no playback: no audio output device found; the chat goes on typed" in text
     assert "half-typed" not in text
     assert "Commands:" in text and "/voice" in text
@@ -108,10 +111,14 @@ def test_multi_turn_conversation_with_ctrl_c_and_ctrl_d(library, tmp_path):
     assert "how many tracks by maxstack" in history and "half-typed" not in history
 
 
-def test_quit_command_and_toolbar_without_sound(library, tmp_path):
-    text, chat = run_chat("/quit\r", library, tmp_path)
+def test_quit_command_and_toolbar_without_sound(assistant, tmp_path):
+    text, chat = run_chat("/quit\r", assistant, tmp_path)
     assert text.rstrip().endswith("bye")
+    chat.assistant()  # the background load has finished
     assert "no sound output" in chat.toolbar()
+
+
+ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\r")
 
 
 def _read(fd: int, pattern: bytes, timeout: float, buffer: bytearray) -> bool:
@@ -125,7 +132,7 @@ def _read(fd: int, pattern: bytes, timeout: float, buffer: bytearray) -> bool:
             if not chunk:
                 return False
             buffer.extend(chunk)
-            if re.search(pattern, bytes(buffer)):
+            if re.search(pattern, ANSI.sub(b"", bytes(buffer))):
                 return True
     return False
 
@@ -142,16 +149,25 @@ def test_musicbert_chat_in_a_real_terminal(library, tmp_path):
         os.execve(sys.executable, [sys.executable, "-m", "assistant.cli", "chat"], env)
     out = bytearray()
     try:
-        assert _read(fd, rb"you> ", 30, out), out.decode(errors="replace")
+        assert _read(fd, rb"you>", 60, out), out.decode(errors="replace")
         assert b"no audio output device" in out
         os.write(fd, b"how many tracks by maxstack\r")
-        assert _read(fd, rb"\b3\b(.|\n)*you> ", 120, out), out.decode(errors="replace")
+        assert _read(fd, rb"\b3\b(.|\n)*you>", 300, out), out.decode(errors="replace")
         os.write(fd, b"/voice\r")
-        assert _read(fd, rb"no microphone(.|\n)*you> ", 60, out), out.decode(errors="replace")
+        assert _read(fd, rb"no microphone(.|\n)*you>", 60, out), out.decode(errors="replace")
         os.write(fd, b"\x04")
         assert _read(fd, rb"bye", 30, out)
     finally:
-        _, status = os.waitpid(pid, 0)
+        status = None
+        for _ in range(200):  # up to 20 s to exit; then (after a failure) end it
+            done, code = os.waitpid(pid, os.WNOHANG)
+            if done:
+                status = code
+                break
+            time.sleep(0.1)
+        if status is None:
+            os.kill(pid, 9)
+            _, status = os.waitpid(pid, 0)
         os.close(fd)
     assert os.waitstatus_to_exitcode(status) == 0
     assert b"Traceback" not in out
