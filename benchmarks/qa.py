@@ -12,8 +12,10 @@ names, keys spelling-insensitive, "I don't know" with the right reason).
 Hedged answers count when their value matches; the hedge rate is reported.
 Content questions run a second time with file tags hidden (models only), which
 measures the musicnn + MusicBERT evidence itself; that row has no target.
-Latency is measured per question after ``QAEngine.warm()`` (one-off costs such as
-parsing every score are reported separately as warm-up time).
+Latency is the QA answer's, per question, after ``QAEngine.warm()`` (one-off costs
+such as parsing every score are reported as warm-up time); on the full path the NLU
+parse is timed apart and reported beside it. A question the NLU sends to a non-QA
+intent counts as wrong (the dialogue would not have asked QA).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assistant.qa import QAContext, QAEngine  # noqa: E402
+from assistant.qa import QA_INTENTS, QAContext, QAEngine  # noqa: E402
 from assistant.qa.keys import parse_key_name, same_key  # noqa: E402
 from assistant.qa.text import normalise  # noqa: E402
 from catalog.db import open_catalog  # noqa: E402
@@ -117,15 +119,30 @@ def load_nlu(catalog, embedder, mode: str):
         return None, f"parse-free (NLU unavailable: {type(exc).__name__}: {exc})"
 
 
+def ask_timed(engine: QAEngine, text: str, ctx: QAContext):
+    """engine.ask, with the NLU parse and the QA answer timed apart (ms)."""
+    if engine.nlu is None:
+        t0 = time.perf_counter()
+        reply = engine.ask(text, ctx)
+        return reply, 0.0, (time.perf_counter() - t0) * 1000
+    t0 = time.perf_counter()
+    parse = engine.nlu.parse(text)
+    t1 = time.perf_counter()
+    routed = parse.intent in QA_INTENTS
+    reply = engine.answer(parse.intent if routed else None, parse, ctx)
+    t2 = time.perf_counter()
+    reply.data["nlu_intent"], reply.data["nlu_routed"] = parse.intent, routed
+    return reply, (t1 - t0) * 1000, (t2 - t1) * 1000
+
+
 def run(engine: QAEngine, items: list[dict]) -> tuple[list[dict], list[float]]:
+    """Latencies are the QA answer's; the NLU parse time is kept per result (nlu_ms)."""
     results, latencies = [], []
     for item in items:
         ctx = QAContext()
         for prior in item.get("context", []):
-            engine.ask(prior, ctx)
-        t0 = time.perf_counter()
-        reply = engine.ask(item["question"], ctx)
-        ms = (time.perf_counter() - t0) * 1000
+            ask_timed(engine, prior, ctx)
+        reply, nlu_ms, ms = ask_timed(engine, item["question"], ctx)
         latencies.append(ms)
         ok = matches(item, reply.data)
         routed = reply.data.get("nlu_routed", True)
@@ -142,6 +159,7 @@ def run(engine: QAEngine, items: list[dict]) -> tuple[list[dict], list[float]]:
                 "correct": ok and routed,
                 "nlu_intent": reply.data.get("nlu_intent"),
                 "ms": round(ms, 2),
+                "nlu_ms": round(nlu_ms, 2),
                 "text": reply.text,
             }
         )
@@ -223,6 +241,15 @@ def main() -> int:
             "p95": round(percentile(latencies, 0.95), 2),
             "max": round(max(latencies), 2),
         },
+        "nlu_parse_ms": None
+        if nlu is None
+        else {
+            "p50": round(statistics.median(r["nlu_ms"] for r in results), 2),
+            "p95": round(percentile([r["nlu_ms"] for r in results], 0.95), 2),
+        },
+        "misrouted_by_nlu": sum(
+            1 for r in results if r["nlu_intent"] is not None and r["nlu_intent"] not in QA_INTENTS
+        ),
         "warm_up_s": round(warm_s, 2),
         "analysis_vs_render": analysis_vs_render(engine),
         "targets": TARGETS,
@@ -257,6 +284,13 @@ def main() -> int:
         f"warm-up (snapshot, scores, prompts): {warm_s:.2f} s; targets: overall >= 90%, "
         f"each type >= 80%, p95 <= 100 ms -> {summary['meets_targets']}"
     )
+    if summary["nlu_parse_ms"]:
+        n = summary["nlu_parse_ms"]
+        print(
+            f"NLU parse (not in the QA latency above): p50 {n['p50']:.1f} ms, p95 "
+            f"{n['p95']:.1f} ms; questions the NLU sent to a non-QA intent (counted wrong): "
+            f"{summary['misrouted_by_nlu']}"
+        )
     avr = summary["analysis_vs_render"]
     if avr["tempo_pieces"]:
         print(
