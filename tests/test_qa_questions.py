@@ -144,3 +144,23 @@ def test_nlu_names_fall_back_to_the_catalog_matcher(engine):
     )
     reply = engine.answer("ask_track_info", parse, QAContext())
     assert reply.data["answer"] == 40.0 and reply.tracks[0].title == "Chorale BWV 66.6"
+
+
+def test_wording_wins_over_a_wrong_qa_intent_and_generic_entities_are_ignored(engine):
+    parse = Parse(
+        text="tonality of Nebula?",
+        intent="describe_track",
+        confidence=0.6,
+        entities=[Entity("track", "Nebula", 12, 18)],
+    )
+    assert engine.answer("describe_track", parse, QAContext()).data["attribute"] == "key"
+    parse = Parse(text="what is a fugue?", intent="ask_track_info", confidence=0.5)
+    assert engine.answer("ask_track_info", parse, QAContext()).data["answer"] == "fugue"
+    # an NLU that read "piece" as an album name does not narrow the question
+    parse = Parse(
+        text="what is the slowest piece?",
+        intent="ask_stats",
+        confidence=0.9,
+        entities=[Entity("album", "Endgame: Singularity Original Soundtrack", 20, 25)],
+    )
+    assert engine.answer("ask_stats", parse, QAContext()).data["answer"] == "Defeat"

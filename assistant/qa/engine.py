@@ -124,7 +124,7 @@ class QAEngine:
         try:
             snapshot = self.view.current()
             gaz = self._gaz(snapshot)
-            names = {f: parse.values(f) for f in ("track", "artist", "album")}
+            names = {f: _entity_names(parse, f) for f in ("track", "artist", "album")}
             allowed = INTENT_TYPES.get(intent) if intent else None
             q = analyse(text[:2000], gaz, self.glossary, allowed, names)
             self._apply_attribute_entity(q, parse)
@@ -446,6 +446,26 @@ _LABEL_WORDS = frozenset(
 _FOLLOW_UP = re.compile(
     r"\b(it|its|it s|this|that|this one|that one|the track|the song|current|playing|now)\b"
 )
+
+
+#: Entity surfaces too generic to be a name ("the slowest piece" is not "Piano Pieces").
+_GENERIC = frozenset(
+    "piece pieces song songs track tracks music tune tunes album albums record records one "
+    "it this that artist band".split()
+)
+
+
+def _entity_names(parse: Parse, field: str) -> list[str]:
+    """NLU entity values of one kind, leaving out ones whose words in the text are generic."""
+    out = []
+    for e in parse.entities:
+        if e.entity != field:
+            continue
+        surface = normalise(parse.text[e.start : e.end]) if 0 <= e.start < e.end else ""
+        if surface and surface in _GENERIC:
+            continue
+        out.append(e.value)
+    return out
 
 
 def _leftover(text: str, q: Question, skip: list[str] | None = None) -> str | None:

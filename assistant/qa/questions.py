@@ -382,15 +382,17 @@ def analyse(
         setattr(q.filters, k, v)
 
     concept = _concept(norm, rest, q, glossary)
-    if concept is not None and (allowed is None or "concept" in allowed):
+    # Every QA intent comes here, so the wording decides between them: a concept question
+    # stays one even when the NLU called it ask_track_info. The intent only fills in what
+    # the wording leaves open (see _fallback_for).
+    if concept is not None:
         q.qtype, q.attribute, q.concept = "concept", "definition", concept
         return q
 
-    if q.unknown_concept and (allowed is None or "concept" in allowed):
+    if q.unknown_concept:
         return q  # answered as "not in my glossary"
     qtype, attribute = _classify(q, rest, norm, gazetteer)
-    if allowed is not None and qtype not in allowed and qtype is not None:
-        # the NLU's intent says otherwise; keep our reading only when it is a QA type at all
+    if allowed is not None and qtype is None:
         fallback = _fallback_for(allowed, q, rest)
         if fallback is not None:
             qtype, attribute = fallback
