@@ -31,7 +31,7 @@ def _stats(catalog) -> dict | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from assistant.commands.ingest import load_embedder
+    from assistant.commands.ingest import load_embedder, sync_vector_index
     from catalog.db import open_catalog
     from catalog.demo import build_demo_library
 
@@ -41,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
         summary = build_demo_library(
             catalog, embedder, workers=args.workers, progress=not args.json
         )
+        if embedder is not None:
+            sync_vector_index(catalog, embedder)
         stats = _stats(catalog)
     finally:
         catalog.close()

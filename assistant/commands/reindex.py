@@ -19,6 +19,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from assistant.commands.ingest import sync_vector_index
     from catalog.db import open_catalog
     from catalog.ingest import reindex
     from musicbert.embedder import Embedder
@@ -27,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
     catalog = open_catalog(args.db)
     try:
         count = reindex(catalog, embedder, progress=not args.json)
+        sync_vector_index(catalog, embedder)
     finally:
         catalog.close()
     if args.json:
