@@ -117,11 +117,10 @@ class IngestSummary:
 
     def lines(self) -> list[str]:
         """A short human summary: one line of counts, then one line per problem."""
-        speed = (
-            f", {self.analysed_seconds / self.wall_seconds:.0f}x real time"
-            if self.analysed_seconds and self.wall_seconds
-            else ""
-        )
+        speed = ""
+        if self.analysed_seconds and self.wall_seconds:
+            ratio = self.analysed_seconds / self.wall_seconds
+            speed = f", {ratio:.0f}x real time" if ratio >= 10 else f", {ratio:.1f}x real time"
         out = [
             f"added {self.added}, updated {self.updated}, moved {self.moved}, "
             f"unchanged {self.unchanged}, duplicates {len(self.duplicates)}, "
