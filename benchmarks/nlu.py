@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -203,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
         "folds": args.folds,
         "torch_threads": args.threads,
         "machine": platform.processor() or platform.machine(),
+        # the CPU is shared: a high load average inflates the latency figures
+        "load_average_1m": round(os.getloadavg()[0], 2),
         "targets": TARGETS,
         "columns": columns,
         "nlu_sha256": data.sha256,
