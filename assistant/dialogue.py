@@ -39,6 +39,9 @@ class Assistant:
             nlu = NLU.load(catalog=catalog, embedder=embedder)
         self.nlu = nlu
         self.player = player
+        if embedder is not None:  # the contract's short form: build what was not given
+            qa = qa if qa is not None else build_qa(catalog, embedder, nlu)
+            search = search if search is not None else build_search(catalog, embedder)
         self.state = DialogueState()
         self.ctx = ActionContext(
             catalog=catalog,
@@ -69,14 +72,7 @@ class Assistant:
             from assistant.nlu import NLU
 
             nlu = NLU.load(catalog=catalog, embedder=embedder)
-        return cls(
-            catalog,
-            embedder,
-            nlu=nlu,
-            player=player,
-            qa=build_qa(catalog, embedder, nlu),
-            search=build_search(catalog, embedder),
-        )
+        return cls(catalog, embedder, nlu=nlu, player=player)
 
     def handle(self, text: str) -> Reply:
         """Answer one utterance; bad input gets a helpful reply, never an exception."""
