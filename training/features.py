@@ -1,0 +1,378 @@
+"""The frozen front-end, run once: an fp16 feature cache the training loop reads.
+
+musicnn (MSD) gives one 200-d penultimate vector per ~3 s patch; both taggers give
+patch-averaged tag probabilities (for pseudo-captions and tag targets); MiniLM
+gives token states for every text. With these cached, an epoch costs only the
+shared Transformer, and the cache (tens of MB, no audio) is what would travel to
+a GPU machine. MFCC statistics are cached too: they are the probes' baseline row.
+
+Sources: the rendered corpus (``training.corpus``) and real recordings (the
+Debian Wesnoth soundtrack and ``../shared/data/recordings``, read in place; at
+most ``RECORDING_SECONDS`` of each). Per-item audio features are written one file
+per item, so an interrupted run resumes; ``assemble`` then packs everything.
+
+Run: ``python -m training.features --corpus DIR --out DIR``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from musicbert.errors import MusicBertError
+from musicbert.musicnn import TAGS
+
+WESNOTH_MUSIC = Path("/usr/share/games/wesnoth/1.16/data/core/music")
+RECORDING_SECONDS = 30.0
+N_MFCC = 20
+FAMILY_NAMES = ("brass", "choir", "guitar", "mallets", "organ", "piano", "strings", "woodwind")
+TEMPO_NAMES = ("slow", "moderate", "fast")
+REGISTER_NAMES = ("low", "middle", "high")
+#: tag targets: MTT's 50 soft probabilities, then one-hot facts of rendered clips
+TAG_NAMES = (
+    [f"mtt:{t}" for t in TAGS["MTT_musicnn"]]
+    + [f"family:{n}" for n in FAMILY_NAMES]
+    + [f"tempo:{n}" for n in TEMPO_NAMES]
+    + [f"register:{n}" for n in REGISTER_NAMES]
+)
+
+
+class FeatureCacheError(MusicBertError):
+    """A feature cache that is missing, incomplete or inconsistent."""
+
+
+@dataclass
+class Item:
+    """One audio item of the cache (a rendered clip or a recording)."""
+
+    item_id: str
+    source: str  # "corpus" or "recording"
+    split: str  # train / val / test
+    labels: dict  # family, tempo_class, style, collection, register (corpus); track (rec.)
+    offset: int  # first row in patches
+    n_patches: int
+    texts: list[int]  # text ids usable as training pairs
+    query: int  # text id of the canonical description (retrieval queries)
+    tag_target: list[float]
+
+
+@dataclass
+class FeatureCache:
+    """The packed cache in memory."""
+
+    items: list[Item]
+    patches: np.ndarray  # (N, 200) float16
+    tag_probs: np.ndarray  # (n_items, 100) float16: MSD 50 then MTT 50
+    mfcc: np.ndarray  # (n_items, 2 * N_MFCC) float32 (whole item)
+    mfcc_segments: dict[str, np.ndarray]  # "a"/"b": (n_items, 2 * N_MFCC) (recordings)
+    texts: list[str]
+    text_offsets: np.ndarray  # (n_texts + 1,) into text_states
+    text_states: np.ndarray  # (tokens, 384) float16
+
+    def item_patches(self, i: int) -> np.ndarray:
+        item = self.items[i]
+        return self.patches[item.offset : item.offset + item.n_patches]
+
+    def text_state(self, t: int) -> np.ndarray:
+        return self.text_states[self.text_offsets[t] : self.text_offsets[t + 1]]
+
+    def indices(self, split: str, source: str | None = None) -> list[int]:
+        return [
+            i
+            for i, it in enumerate(self.items)
+            if it.split == split and (source is None or it.source == source)
+        ]
+
+
+def mfcc_stats(wave: np.ndarray, sr: int = 16000) -> np.ndarray:
+    """Mean and standard deviation of 20 MFCCs over time (the classic baseline vector)."""
+    import librosa
+
+    m = librosa.feature.mfcc(y=wave.astype(np.float32), sr=sr, n_mfcc=N_MFCC)
+    return np.concatenate([m.mean(1), m.std(1)]).astype(np.float32)
+
+
+class _Frontend:
+    """musicnn MSD + MTT on CPU, loaded once per process."""
+
+    def __init__(self) -> None:
+        import torch
+
+        from musicbert.musicnn import load_musicnn
+
+        self.torch = torch
+        torch.set_num_threads(1)  # the CPU is shared; one thread per process wastes least
+        self.msd = load_musicnn("MSD_musicnn")
+        self.mtt = load_musicnn("MTT_musicnn")
+
+    def __call__(self, wave: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        from musicbert.logmel import logmel, patchify
+
+        patches = patchify(logmel(wave))
+        with self.torch.inference_mode():
+            x = self.torch.from_numpy(patches)
+            outs = [self.msd(x[i : i + 8]) for i in range(0, len(x), 8)]
+            pen = self.torch.cat([o.penultimate for o in outs]).numpy()
+            msd = self.torch.cat([o.tag_probs for o in outs]).mean(0).numpy()
+            mtt = np.concatenate(
+                [self.mtt(x[i : i + 8]).tag_probs.numpy() for i in range(0, len(x), 8)]
+            ).mean(0)
+        return pen.astype(np.float16), np.concatenate([msd, mtt]).astype(np.float16)
+
+
+def recordings() -> list[tuple[Path, str, str]]:
+    """(path, title, split) of the real recordings: half the Wesnoth tracks train, the rest test.
+
+    ``../shared/data/recordings`` (when present) is test only: those tracks are
+    never trained on, so track identification there is a clean test.
+    """
+    from musicbert.paths import shared_dir
+
+    out = []
+    wesnoth = sorted(WESNOTH_MUSIC.glob("*.ogg")) if WESNOTH_MUSIC.is_dir() else []
+    for i, path in enumerate(wesnoth):
+        out.append(
+            (path, path.stem.replace("-", " ").replace("_", " "), "train" if i % 2 else "test")
+        )
+    shared = shared_dir()
+    if shared is not None:
+        for path in sorted((shared / "data" / "recordings").glob("*.ogg")):
+            out.append((path, path.stem.replace("_", " "), "test"))
+    return out
+
+
+def extract(corpus_dir: Path | None, out_dir: Path, include_recordings: bool = True) -> int:
+    """Write per-item audio features under ``out_dir/items``; returns the items done now."""
+    import soundfile as sf
+    from tqdm import tqdm
+
+    from musicbert.audio_io import load
+
+    item_dir = out_dir / "items"
+    item_dir.mkdir(parents=True, exist_ok=True)
+    jobs: list[tuple[str, dict]] = []
+    if corpus_dir is not None:
+        from dataclasses import asdict
+
+        from training.corpus import read_clips
+
+        for clip in read_clips(corpus_dir):
+            jobs.append((clip.clip_id, {"source": "corpus", "facts": asdict(clip)}))
+    if include_recordings:
+        for path, title, split in recordings():
+            rid = "rec_" + "".join(ch if ch.isalnum() else "_" for ch in path.stem)[:80]
+            jobs.append(
+                (rid, {"source": "recording", "path": str(path), "title": title, "split": split})
+            )
+    todo = [(i, meta) for i, meta in jobs if not (item_dir / f"{i}.npz").is_file()]
+    if not todo:
+        return 0
+    frontend = _Frontend()
+    done = 0
+    for item_id, meta in tqdm(todo, desc="features", unit="item"):
+        if meta["source"] == "corpus":
+            wave, sr = sf.read(corpus_dir / meta["facts"]["path"], dtype="float32")
+            if wave.ndim > 1:
+                wave = wave.mean(1)
+            if sr != 16000:
+                raise FeatureCacheError(f"{item_id}: rendered at {sr} Hz, expected 16000")
+        else:
+            try:
+                wave = load(meta["path"], 16000, max_seconds=RECORDING_SECONDS)
+            except MusicBertError:
+                continue
+        pen, tags = frontend(wave)
+        extra = {}
+        if meta["source"] == "recording":
+            half = len(wave) // 2
+            extra = {"mfcc_a": mfcc_stats(wave[:half]), "mfcc_b": mfcc_stats(wave[half:])}
+        tmp = item_dir / f"{item_id}.tmp.npz"
+        np.savez(tmp, patches=pen, tags=tags, mfcc=mfcc_stats(wave), meta=json.dumps(meta), **extra)
+        tmp.rename(item_dir / f"{item_id}.npz")
+        done += 1
+    return done
+
+
+def _fact_target(facts: dict | None) -> np.ndarray:
+    """One-hot family / tempo / register; recordings get the uniform prior (unknown)."""
+    parts = []
+    for names, key in (
+        (FAMILY_NAMES, "family"),
+        (TEMPO_NAMES, "tempo_class"),
+        (REGISTER_NAMES, "register"),
+    ):
+        if facts is None:
+            parts.append(np.full(len(names), 1.0 / len(names)))
+        else:
+            parts.append(np.eye(len(names))[names.index(facts[key])])
+    return np.concatenate(parts)
+
+
+def assemble(out_dir: Path, seed: int = 0, text_batch: int = 64) -> Path:
+    """Pack the per-item files and the MiniLM token states of every text into ``cache.npz``."""
+    from musicbert.text_tower import TextTower
+    from training.captions import pseudo_caption
+    from training.corpus import STYLE_OF, ClipFacts, describe, paraphrase
+
+    files = sorted((out_dir / "items").glob("*.npz"))
+    files = [f for f in files if not f.name.endswith(".tmp.npz")]
+    if not files:
+        raise FeatureCacheError(f"{out_dir}/items: no extracted items; run extract first")
+    rng = random.Random(seed)
+    texts: list[str] = []
+    text_ids: dict[str, int] = {}
+
+    def text_id(text: str) -> int:
+        if text not in text_ids:
+            text_ids[text] = len(texts)
+            texts.append(text)
+        return text_ids[text]
+
+    items, patches, tags, mfcc, seg_a, seg_b = [], [], [], [], [], []
+    offset = 0
+    for f in files:
+        with np.load(f) as z:
+            meta = json.loads(str(z["meta"]))
+            pen, tp, mf = z["patches"], z["tags"], z["mfcc"]
+            a = z["mfcc_a"] if "mfcc_a" in z else mf
+            b = z["mfcc_b"] if "mfcc_b" in z else mf
+        probs = {
+            "MSD_musicnn": tp[:50].astype(np.float64),
+            "MTT_musicnn": tp[50:].astype(np.float64),
+        }
+        caption = pseudo_caption(probs)
+        if meta["source"] == "corpus":
+            facts = ClipFacts(**meta["facts"])
+            query = text_id(describe(facts))
+            own = [query, text_id(describe(facts, rng)), text_id(paraphrase(facts))]
+            labels = {
+                "family": facts.family,
+                "tempo_class": facts.tempo_class,
+                "collection": facts.collection,
+                "register": facts.register,
+                "style": STYLE_OF.get(facts.collection, facts.collection),
+                "piece": facts.piece,
+                "instrument": facts.instrument,
+            }
+            split, target_facts = facts.split, meta["facts"]
+        else:
+            title = meta["title"]
+            where = (
+                "Battle for Wesnoth game soundtrack" if "wesnoth" in meta["path"] else "a recording"
+            )
+            query = text_id(f"{where}: {title}")
+            own = [query]
+            labels = {"track": f.stem}
+            split, target_facts = meta["split"], None
+        own.append(text_id(caption))
+        target = np.concatenate([tp[50:].astype(np.float64), _fact_target(target_facts)])
+        items.append(
+            Item(
+                f.stem,
+                meta["source"],
+                split,
+                labels,
+                offset,
+                len(pen),
+                sorted(set(own)),
+                query,
+                [round(float(v), 4) for v in target],
+            )
+        )
+        offset += len(pen)
+        patches.append(pen)
+        tags.append(tp)
+        mfcc.append(mf)
+        seg_a.append(a)
+        seg_b.append(b)
+    assert len(TAGS["MTT_musicnn"]) + 14 == len(TAG_NAMES)
+
+    tower = TextTower.load()
+    states, offsets = [], [0]
+    for start in range(0, len(texts), text_batch):
+        enc = tower.encode(texts[start : start + text_batch])
+        for row, mask in zip(enc.token_states, enc.attention_mask, strict=True):
+            s = row[mask.bool()].numpy().astype(np.float16)
+            states.append(s)
+            offsets.append(offsets[-1] + len(s))
+    cache = FeatureCache(
+        items=items,
+        patches=np.concatenate(patches),
+        tag_probs=np.stack(tags),
+        mfcc=np.stack(mfcc),
+        mfcc_segments={"a": np.stack(seg_a), "b": np.stack(seg_b)},
+        texts=texts,
+        text_offsets=np.asarray(offsets, np.int64),
+        text_states=np.concatenate(states),
+    )
+    return save_cache(cache, out_dir / "cache.npz")
+
+
+def save_cache(cache: FeatureCache, path: Path) -> Path:
+    """Write ``cache`` atomically (a temporary file renamed into place)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp.npz")
+    np.savez(
+        tmp,
+        patches=cache.patches,
+        tag_probs=cache.tag_probs,
+        mfcc=cache.mfcc,
+        mfcc_a=cache.mfcc_segments["a"],
+        mfcc_b=cache.mfcc_segments["b"],
+        text_offsets=cache.text_offsets,
+        text_states=cache.text_states,
+        items=json.dumps([item.__dict__ for item in cache.items]),
+        texts=json.dumps(cache.texts),
+    )
+    tmp.rename(path)
+    return path
+
+
+def load_cache(path: str | Path) -> FeatureCache:
+    """Read ``cache.npz`` (or a directory holding it)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "cache.npz"
+    if not path.is_file():
+        raise FeatureCacheError(f"{path}: no feature cache; run python -m training.features")
+    try:
+        with np.load(path) as z:
+            items = [Item(**d) for d in json.loads(str(z["items"]))]
+            return FeatureCache(
+                items=items,
+                patches=z["patches"],
+                tag_probs=z["tag_probs"],
+                mfcc=z["mfcc"],
+                mfcc_segments={"a": z["mfcc_a"], "b": z["mfcc_b"]},
+                texts=json.loads(str(z["texts"])),
+                text_offsets=z["text_offsets"],
+                text_states=z["text_states"],
+            )
+    except (KeyError, ValueError, OSError) as exc:
+        raise FeatureCacheError(f"{path}: unreadable feature cache ({exc})") from exc
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=Path, default=None, help="rendered corpus directory")
+    parser.add_argument("--out", type=Path, required=True, help="feature cache directory")
+    parser.add_argument("--no-recordings", action="store_true")
+    parser.add_argument("--extract-only", action="store_true", help="do not pack (yet)")
+    args = parser.parse_args(argv)
+    n = extract(args.corpus, args.out, not args.no_recordings)
+    if args.extract_only:
+        print(f"extracted {n} new items")
+        return 0
+    path = assemble(args.out)
+    print(f"extracted {n} new items; cache at {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
