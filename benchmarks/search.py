@@ -149,6 +149,7 @@ def build_cached(
         "index_mb": round(index.memory_bytes() / 2**20, 1),
         "rss_growth_mb": round(rss_mb() - before, 1),
     }
+    info["build_params"] = params.get(kind, "exact")
     faiss.write_index(index._index, str(path))
     info_path.write_text(json.dumps(info))
     return index, {**info, "cached": False}
