@@ -60,7 +60,8 @@ def one_run(db: str | None) -> dict[str, float | None]:
     os.write(fd, b"how many tracks are there\r")
     start = len(out)
     t1 = time.perf_counter()
-    answered = read_until(fd, re.compile(rb"tracks?\b[^\n]*\n(.|\n)*you>"), 120, out)
+    # the answer itself ("There are 107 tracks ..."), not the echo of the typed line
+    answered = read_until(fd, re.compile(rb"There (are|is) \d+ tracks?"), 300, out)
     answer_s = time.perf_counter() - t1 if answered else None
     os.write(fd, b"\x04")  # Ctrl-D
     read_until(fd, b"bye", 10, out)

@@ -21,6 +21,7 @@ def env(tmp_path):
     return env
 
 
+@pytest.mark.slow
 def test_ask_json_holds_intent_entities_answer_and_tracks(env):
     proc = run_musicbert(["ask", "how many tracks by maxstack", "--json"], env)
     assert proc.returncode == 0, proc.stderr
@@ -31,6 +32,7 @@ def test_ask_json_holds_intent_entities_answer_and_tracks(env):
     assert isinstance(reply["tracks"], list)
 
 
+@pytest.mark.slow
 def test_ask_text_output_shows_a_track_table(env):
     proc = run_musicbert(["ask", "play something by maxstack"], env)
     assert proc.returncode == 0, proc.stderr
