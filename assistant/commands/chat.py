@@ -62,7 +62,6 @@ def ensure_demo_library(db_url: str | None) -> None:
         return
     print("Building the demo library (first run only; a few minutes)…", flush=True)
     from catalog.demo import build_demo_library
-
     from musicbert.embedder import Embedder
 
     summary = build_demo_library(catalog, embedder=Embedder.load())
