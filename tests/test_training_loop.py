@@ -168,3 +168,17 @@ def test_export_refuses_an_untrained_model(tmp_path):
     MusicBertModel(MusicBertConfig(**TINY_MODEL)).save_pretrained(tmp_path / "raw")
     with pytest.raises(CheckpointError, match="untrained"):
         export_checkpoint(tmp_path / "raw", tmp_path / "dest")
+
+
+def test_the_packaged_default_is_a_trained_checkpoint():
+    from musicbert.embedder import DEFAULT_CHECKPOINT, Embedder
+
+    if not (DEFAULT_CHECKPOINT / "config.json").is_file():
+        pytest.skip("no packaged checkpoint in this checkout")
+    size = (DEFAULT_CHECKPOINT / "model.safetensors").stat().st_size
+    assert size <= 25 * 1024 * 1024
+    embedder = Embedder.load(device="cpu")
+    assert embedder.untrained is False and embedder.checkpoint == DEFAULT_CHECKPOINT
+    assert embedder.model_id.startswith("musicbert-") and "untrained" not in embedder.model_id
+    vectors = embedder.embed_text(["music played on flute", "fast music"])
+    assert vectors.shape == (2, embedder.dim)

@@ -408,6 +408,7 @@ def build(
 
 def write_split(out_dir: Path) -> Path:
     """The fixed split (collection and piece lists per split) as JSON beside the clips."""
+    out_dir = Path(out_dir)
     clips = read_clips(out_dir)
     split: dict[str, dict] = {}
     for c in clips:
