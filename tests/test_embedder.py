@@ -46,6 +46,8 @@ def home(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         path = tmp_path_factory.mktemp("home")
         mp.setenv("MUSICBERT_HOME", str(path))
+        # these tests exercise the no-checkpoint path: hide the packaged trained default
+        mp.setattr("musicbert.embedder.DEFAULT_CHECKPOINT", path / "no-packaged-checkpoint")
         yield path
 
 
