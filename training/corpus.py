@@ -389,18 +389,22 @@ def build(
     with ProcessPoolExecutor(max_workers=workers) as pool, listing.open("a") as out:
         pending = {pool.submit(_worker, (chunk, str(out_dir), seed)) for chunk in chunks}
         bar = tqdm(total=len(jobs), desc="render", unit="clip")
+        stopping = False
         for future in as_completed(pending):
+            if future.cancelled():
+                continue
             rows = future.result()
             for row in rows:
                 out.write(json.dumps(row) + "\n")
                 rendered += "skipped" not in row
             out.flush()
             bar.update(len(rows))
-            if time_budget and time.monotonic() - started > time_budget:
+            if not stopping and time_budget and time.monotonic() - started > time_budget:
+                # chunks already running finish and are recorded; queued ones are dropped
+                stopping = True
                 for f in pending:
                     f.cancel()
                 print("time budget reached; run again to continue", file=sys.stderr)
-                break
         bar.close()
     write_split(out_dir)
     return rendered
