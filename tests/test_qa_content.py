@@ -77,7 +77,8 @@ def test_musicbert_zero_shot_against_label_prompts(tmp_path):
     )
     engine = QAEngine(catalog, embedder=embedder)
     # an untrained model's similarities are meaningless: not used as evidence
-    assert engine.ask("is there piano in Unheard Thing?", QAContext()).data["known"] is False
+    if embedder.untrained:  # (the packaged default is trained once training has run)
+        assert engine.ask("is there piano in Unheard Thing?", QAContext()).data["known"] is False
     engine.content.allow_untrained = True
     yes = engine.ask("is there piano in Unheard Thing?", QAContext())
     assert yes.data["answer"] is True

@@ -439,7 +439,9 @@ def test_diversity_spreads_near_duplicates(catalog, embedder, library):
     engine = SearchEngine(catalog, embedder)
     plain = titles(engine.search("calm solo piano in the rain", k=4))
     assert all(t.startswith("Rain Piano") for t in plain)
-    diverse = titles(engine.search("calm solo piano in the rain", k=4, diversity=0.5))
+    # the query is the duplicates' own vector, so at diversity 0.5 every MMR gain ties near
+    # 0 and noise decides; 0.7 makes novelty win whatever the model's geometry
+    diverse = titles(engine.search("calm solo piano in the rain", k=4, diversity=0.7))
     assert diverse[0].startswith("Rain Piano")
     assert sum(t.startswith("Rain Piano") for t in diverse) <= 2
     assert titles(engine.search("calm solo piano in the rain", k=4, diversity=0.0)) == plain
