@@ -129,6 +129,8 @@ def test_questions_go_to_qa_with_facts_from_the_data(bot):
     assert compare.parse.intent == "compare_tracks"
     assert "Awakening" in compare.text and "128" in compare.text
     assert "7" in bot.handle("how many tracks do I have?").text
+    unknown = bot.handle("how many tracks by Radiohead?")  # an artist the library lacks
+    assert unknown.text.startswith("I don't know any artist called Radiohead"), unknown.text
 
 
 def test_playback_without_a_player_says_so(bot):

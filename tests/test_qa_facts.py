@@ -99,3 +99,36 @@ def test_comparisons(engine):
     assert diff.data["answer"] is False
     missing = ask(engine, "which is faster, Nebula or Unheard Thing?")
     assert missing.data["reason"] == "no_analysis"
+
+
+@pytest.mark.parametrize(
+    ("question", "kind", "name"),
+    [
+        ("how many tracks by Radiohead?", "artist", "Radiohead"),
+        ("which is the longest track by Radiohead?", "artist", "Radiohead"),
+        ("what is the average tempo of tracks by Radiohead?", "artist", "Radiohead"),
+        ("list tracks by Radiohead", "artist", "Radiohead"),
+        ("how long is the album Foo?", "album", "Foo"),
+        ("how many tracks are on the album Foo Bar?", "album", "Foo Bar"),
+        ("how many reggae tracks are there?", "genre or tag", "reggae"),
+    ],
+)
+def test_unknown_filter_names_are_not_dropped(engine, question, kind, name):
+    """A filter the library lacks is named as unknown, never counted as the whole library."""
+    reply = ask(engine, question)
+    assert reply.data["known"] is False, reply.text
+    assert reply.data["reason"] == "no_match"
+    assert reply.text.startswith(f"I don't know any {kind} called {name}"), reply.text
+    assert "7" not in reply.text and "in the library" not in reply.text
+
+
+def test_unknown_artist_suggests_close_names_and_partial_names_resolve(engine):
+    reply = ask(engine, "how many tracks by Maxwell Stack?")
+    assert reply.data["reason"] == "no_match"
+    assert "Maxstack" in reply.data["suggestions"] and "Maxstack" in reply.text
+    # a name inside a longer catalog name is that artist (catalog.queries.find_tracks)
+    doug = ask(engine, "how many tracks by Doug?")
+    assert doug.data["answer"] == 1 and doug.text == "There is 1 track by Doug Kaufman."
+    # a genre label with no matching track is a count of none that names the label
+    jazz = ask(engine, "how many jazz tracks?")
+    assert jazz.data["answer"] == 0 and "jazz" in jazz.text

@@ -222,11 +222,6 @@ def test_conversation_through_rest_channel(stack):
     assert str(round(tempo)) in answer, (answer, tempo)
 
 
-@pytest.mark.xfail(
-    reason="QA drops an artist the catalog lacks and counts the whole library "
-    "(same answer in process: `musicbert ask 'how many tracks by Radiohead?'`)",
-    strict=False,
-)
 def test_unknown_artist_is_not_counted_as_the_library(stack):
     answer = texts(stack.client.say("listener-2", "how many tracks by Radiohead?"))
     assert answer and f"{len(stack.facts)} tracks in the library" not in answer, answer

@@ -110,15 +110,16 @@ def _needs_analysis(f: Filters) -> bool:
     return bool(f.mode or f.key or f.tempo_min is not None or f.tempo_max is not None)
 
 
-def _scope(f: Filters) -> str:
+def _scope(f: Filters, n: int | None = None) -> str:
     text = describe_filters(f)
-    return f"tracks {text}" if text else "tracks in the library"
+    noun = "track" if n == 1 else "tracks"
+    return f"{noun} {text}" if text else f"{noun} in the library"
 
 
 def answer_count(snapshot: Snapshot, f: Filters, has_label: LabelTest | None = None) -> Answer:
     tracks = apply_filters(snapshot, f, has_label)
     unanalysed = sum(1 for t in snapshot.tracks.values() if not t.analysed)
-    text = f"There {'is' if len(tracks) == 1 else 'are'} {len(tracks)} {_scope(f)}."
+    text = f"There {'is' if len(tracks) == 1 else 'are'} {len(tracks)} {_scope(f, len(tracks))}."
     if _needs_analysis(f) and unanalysed:
         text += f" ({unanalysed} tracks are not analysed yet and could not be counted.)"
     return Answer(

@@ -175,7 +175,7 @@ class QAEngine:
                 facts={"term": c.term, "sources": list(c.sources)},
             )
         if q.qtype == "aggregate":
-            return self._aggregate(q, snap)
+            return self._aggregate(q, snap, gaz)
         if q.qtype == "facts" and q.attribute == "album_tracks":
             album = q.album or q.filters.album
             if album is None:
@@ -274,9 +274,11 @@ class QAEngine:
 
         return test
 
-    def _aggregate(self, q: Question, snap: Snapshot) -> Answer:
+    def _aggregate(self, q: Question, snap: Snapshot, gaz: Gazetteer) -> Answer:
         f = q.filters
         attr = q.attribute or "count"
+        if q.unknown_filters and attr not in ("stats", "count_artists"):
+            return _unknown_filter(q.unknown_filters[0], gaz)
         has_label = self._has_label(snap)
         if attr == "stats":
             return answer_stats(snap)
@@ -466,6 +468,20 @@ def _entity_names(parse: Parse, field: str) -> list[str]:
             continue
         out.append(e.value)
     return out
+
+
+def _unknown_filter(unknown: tuple[str, str], gaz: Gazetteer) -> Answer:
+    """ "How many tracks by Radiohead?" with no Radiohead: say so, with close names."""
+    fields, name = unknown
+    sugg: list[str] = []
+    for fld in fields.split(" or "):
+        if fld in ("artist", "album", "composer"):
+            sugg += [s for s in gaz.resolve(name, fld).suggestions if s not in sugg]
+    text = f"I don't know any {fields} called {name} in your library"
+    text += f"; did you mean {join_names(sugg[:3], conj='or')}?" if sugg else "."
+    return Answer(
+        text, None, known=False, reason="no_match", suggestions=sugg[:3], facts={fields: name}
+    )
 
 
 def _leftover(text: str, q: Question, skip: list[str] | None = None) -> str | None:

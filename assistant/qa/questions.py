@@ -295,6 +295,9 @@ class Question:
     album: str | None = None
     composer: str | None = None
     unknown_names: list[str] = field(default_factory=list)
+    #: (field, name) filters that match nothing in the library ("tracks by Radiohead"):
+    #: an aggregate over them must say so, never count the whole library instead
+    unknown_filters: list[tuple[str, str]] = field(default_factory=list)
     label: str | None = None  # content label ("piano", "sad")
     label_family: str | None = None  # instrument / vocals / mood / genre
     polar: bool = False  # a yes/no question ("is there piano in X?")
@@ -416,6 +419,8 @@ def _take_names(
                     strong.append(Mention(field_name, res.name or value, -1, -1, 100.0))
             elif not any(m.field == field_name for m in strong):
                 q.unknown_names.append(value)
+                if field_name != "track":
+                    q.unknown_filters.append((field_name, value))
     tracks = [m for m in strong if m.field == "track"]
     if not tracks and weak:
         norm = normalise(q.text)
@@ -531,32 +536,32 @@ def _classify(q: Question, rest: str, norm: str, gaz: Gazetteer) -> tuple[str | 
     if _STATS.search(rest) and not q.tracks:
         return "aggregate", "stats"
     if _TOP_ARTIST.search(rest):
-        _aggregate_filters(q, rest)
+        _aggregate_filters(q, rest, gaz)
         return "aggregate", "top_artist"
     average = _AVERAGE.search(rest)
     if average and not q.tracks:
         for attr in ("tempo", "duration", "loudness", "year"):
             if PATTERNS[attr].search(rest):
-                _aggregate_filters(q, rest)
+                _aggregate_filters(q, rest, gaz)
                 return "aggregate", "average_" + attr
 
     superlative = next((w for w in SUPERLATIVES if re.search(rf"\b{w}\b", rest)), None)
     if superlative and not re.search(r"\b(highest|lowest) (note|pitch)\b", rest):
         q.attribute, q.direction = SUPERLATIVES[superlative]
-        _aggregate_filters(q, rest)
+        _aggregate_filters(q, rest, gaz)
         return "aggregate", "superlative_" + q.attribute
 
     if _TOTAL.search(rest) and (q.album or q.artist or q.composer or not q.tracks):
-        _aggregate_filters(q, rest)
+        _aggregate_filters(q, rest, gaz)
         return "aggregate", "total_duration"
 
     if _COUNT.search(rest) and not PATTERNS["measures"].search(rest) and not q.tracks:
         if re.search(r"\bartists\b|\bmusicians\b|\bperformers\b", rest):
             return "aggregate", "count_artists"
         if re.search(r"\balbums\b", rest):
-            _aggregate_filters(q, rest)
+            _aggregate_filters(q, rest, gaz)
             return "aggregate", "count_albums"
-        _aggregate_filters(q, rest)
+        _aggregate_filters(q, rest, gaz)
         return "aggregate", "count"
 
     if not q.tracks and q.album and PATTERNS["album_tracks"].search(rest):
@@ -566,15 +571,18 @@ def _classify(q: Question, rest: str, norm: str, gaz: Gazetteer) -> tuple[str | 
 
     listing = _LIST.search(rest) or re.match(r"(tracks?|songs?|pieces?)\b", rest)
     if not q.tracks and listing and not re.search(r"\b(this|that|it) ?(one|track|song)?\b", rest):
-        _aggregate_filters(q, rest)
-        if not q.filters.empty() and not (q.tracks and not q.filters.tempo_min):
+        _aggregate_filters(q, rest, gaz)
+        if q.unknown_filters or (
+            not q.filters.empty() and not (q.tracks and not q.filters.tempo_min)
+        ):
             return "aggregate", "list"
 
     return _track_attribute(q, rest, norm, gaz)
 
 
-def _aggregate_filters(q: Question, rest: str) -> None:
+def _aggregate_filters(q: Question, rest: str, gaz: Gazetteer) -> None:
     f = q.filters
+    _named_filters(q, rest, gaz)
     f.artist, f.album, f.composer = q.artist, q.album, q.composer
     if m := _BPM_RANGE.search(rest):
         f.tempo_min, f.tempo_max = sorted((float(m.group(1)), float(m.group(2))))
@@ -605,6 +613,101 @@ def _aggregate_filters(q: Question, rest: str) -> None:
             f.duration_max = secs
     if _SCORE_WORDS.search(rest) or re.search(r"\b(scores|rendered|symbolic)\b", rest):
         f.scores_only = True
+
+
+#: Where a question names an artist, composer, album or tag, and which field each means.
+_NAME_MARKERS = re.compile(
+    r"\b(?P<marker>(?:composed|written) by|by|album(?: called| named| titled)?|on|from"
+    r"|tagged(?: as)?|genre|tag)\s+(?:the )?(?=(?P<name>.+))"
+)
+_MARKER_FIELDS = {
+    "by": ("artist", "composer"),
+    "composed by": ("composer", "artist"),
+    "written by": ("composer", "artist"),
+    "album": ("album",),
+    "on": ("album",),
+    "from": ("artist", "album"),
+    "tagged": ("tag",),
+    "genre": ("tag",),
+    "tag": ("tag",),
+}
+#: "how many reggae tracks?": a word standing before "tracks" restricts them.
+_TAG_BEFORE = re.compile(
+    r"\b(?:how many|which|what|any|list|show me|find|count)\s+(?P<name>\w+)"
+    r"\s+(?:tracks?|songs?|pieces?|music)\b"
+)
+#: Words that end (or are) no name: question words, units, places in the library.
+_NOT_NAME = frozenset(
+    """a an the is are was were what which who whom how why when where does do did of in on by
+    for to it its this that these those and or me my your our i you we there any all every
+    each some no not many much more less most least other same than with without over under
+    above below around about near between at before after since released recorded made
+    tracks track songs song pieces piece music tune tunes ones one album albums artist artists
+    library collection catalog catalogue playlist list record records soundtrack scores score
+    year years length tempo bpm key mode time order sorted ordered name names title whom fast
+    slow long short loud quiet new old good analysed unanalysed together total combined
+    altogether last lasting play played playing have has had be been can could would should
+    tagged tag tags genre genres mood moods instrument instruments sheet paper notation
+    rendered symbolic minutes seconds mins secs please now then do""".split()
+)
+
+
+def _named_filters(q: Question, rest: str, gaz: Gazetteer) -> None:
+    """Resolve the names in "by X", "on the album X", "X tracks" that the spotter missed.
+
+    A name the library lacks goes to ``q.unknown_filters``; dropping it silently would
+    turn "how many tracks by Radiohead?" into a count of the whole library.
+    """
+    found: list[tuple[tuple[str, ...], str]] = []
+    for m in _NAME_MARKERS.finditer(rest):
+        name = _name_words(m.group("name"))
+        marker = m.group("marker")
+        if marker.startswith(("album", "tagged")):
+            marker = marker.split()[0]
+        if name:
+            found.append((_MARKER_FIELDS[marker], name))
+    for m in _TAG_BEFORE.finditer(rest):
+        word = m.group("name")
+        if _name_words(word) == word and find_label(word) is None:
+            found.append((("tag",), word))
+    for fields, name in found:
+        if any(normalise(n) == name for _, n in q.unknown_filters):
+            continue
+        if fields == ("tag",):
+            if find_label(name) is None:
+                q.unknown_filters.append(("genre or tag", _original_case(q.text, name)))
+            continue
+        for fld in fields:
+            res = gaz.resolve(name, fld)
+            if res.found:
+                if fld == "artist" and q.artist is None:
+                    q.artist = res.name
+                elif fld == "composer" and q.composer is None:
+                    q.composer = res.name
+                elif fld == "album" and q.album is None:
+                    q.album = res.name
+                break
+        else:
+            # "by X" names an artist (a composer is tried too); "from X" either kind
+            shown = " or ".join(fields) if "album" in fields else fields[0]
+            q.unknown_filters.append((shown, _original_case(q.text, name)))
+
+
+def _name_words(text: str) -> str:
+    """The leading words of ``text`` that can be a name (at most four)."""
+    words: list[str] = []
+    for w in text.split():
+        if w in _NOT_NAME or w in VOCABULARY or w in _LABEL_WORDS or any(c.isdigit() for c in w):
+            break
+        words.append(w)
+    return " ".join(words[:4])
+
+
+def _original_case(text: str, name: str) -> str:
+    """``name`` as the person typed it ("Radiohead", not "radiohead")."""
+    pattern = r"\W+".join(re.escape(w) for w in name.split())
+    m = re.search(rf"\b{pattern}\b", text, re.IGNORECASE)
+    return m.group(0) if m else name
 
 
 def _track_attribute(
