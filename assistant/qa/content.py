@@ -7,7 +7,10 @@ Three kinds of evidence, strongest first:
    model with their probability) - absence of a tag is weak evidence of "no";
 3. MusicBERT zero-shot: the track's embedding against text prompts for every
    label of the family ("music with piano", "music with guitar", ...); the
-   asked label's margin over the family's mean becomes a probability.
+   asked label's margin over the BEST other label of the family becomes a
+   probability. (A margin over the family's mean said "yes" to guitar for a
+   piano track, since the trained space puts the two prompts close together:
+   a label counts only where it clearly beats every rival; a near tie hedges.)
 
 The model evidence is averaged into one probability; its distance from 0.5 is
 the confidence, and an answer below ``HEDGE_BELOW`` is hedged, never stated.
@@ -239,9 +242,16 @@ class ContentModel:
         sims = vectors @ matrix[row]
         i = labels.index(label)
         others = np.delete(sims, i)
-        margin = float(sims[i] - others.mean()) if others.size else float(sims[i])
+        if others.size:
+            rival = int(np.argmax(others))
+            rival_label = [lab for j, lab in enumerate(labels) if j != i][rival]
+            margin = float(sims[i] - others[rival])
+            detail = f"zero-shot margin {margin:+.3f} over {rival_label}"
+        else:
+            margin = float(sims[i])
+            detail = f"zero-shot similarity {margin:+.3f}"
         p = 1.0 / (1.0 + math.exp(-ZERO_SHOT_SLOPE * margin))
-        return Evidence("musicbert", p, f"zero-shot margin {margin:+.3f}")
+        return Evidence("musicbert", p, detail)
 
     def evidence(
         self, track: TrackInfo, label: str, family: str, snapshot: Snapshot
