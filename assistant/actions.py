@@ -95,6 +95,16 @@ def track_refs(
     return refs
 
 
+def hit_refs(ctx: ActionContext, hits) -> list[TrackRef]:
+    """Search hits as tracks to show, keeping each hit's score and explanation."""
+    return track_refs(
+        ctx,
+        [h.track_id for h in hits],
+        {h.track_id: round(float(h.score), 3) for h in hits},
+        {h.track_id: "; ".join(h.why) for h in hits if h.why},
+    )
+
+
 def label(ref: TrackRef) -> str:
     text = f"“{ref.title}”"
     if ref.artist:
@@ -291,9 +301,6 @@ def find_music(
     else:
         words = query.split() if query else []
         ids = _sql_ids(ctx, filters, words, k, exclude)
-        if not ids and words:
-            # the words may be spelled differently in tags; say what we searched
-            ids = []
         scores, why = {}, {}
     state.last_query = query or None
     state.filters = filters
@@ -531,12 +538,7 @@ def more_like_this(ctx: ActionContext, parse: Parse, state: DialogueState) -> Re
         return _reply(f"I can't find similar tracks: {exc}", parse, action)
     if not hits:
         return _reply("I found nothing else like it.", parse, action)
-    refs = track_refs(
-        ctx,
-        [h.track_id for h in hits],
-        {h.track_id: round(float(h.score), 3) for h in hits},
-        {h.track_id: "; ".join(h.why) for h in hits if h.why},
-    )
+    refs = hit_refs(ctx, hits)
     seed_ref = track_refs(ctx, [seed])
     state.last_results = [r.id for r in refs]
     state.current_track_id = refs[0].id
@@ -589,12 +591,7 @@ def refine(ctx: ActionContext, parse: Parse, state: DialogueState) -> Reply:
         return _reply(f"I can't refine that: {exc}", parse, action)
     if not hits:
         return _reply("Nothing in your library fits that change.", parse, action)
-    refs = track_refs(
-        ctx,
-        [h.track_id for h in hits],
-        {h.track_id: round(float(h.score), 3) for h in hits},
-        {h.track_id: "; ".join(h.why) for h in hits if h.why},
-    )
+    refs = hit_refs(ctx, hits)
     state.filters = filters
     state.last_query = " ".join(x for x in (base, " ".join(toward)) if x).strip() or base
     state.last_results = [r.id for r in refs]
