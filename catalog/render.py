@@ -74,7 +74,7 @@ def score_tempo(score) -> float | None:
     return None
 
 
-def _excerpt(score, max_quarters: float):
+def excerpt(score, max_quarters: float):
     """Whole measures covering the first ``max_quarters`` quarter notes."""
     if score.highestTime <= max_quarters or not score.parts:
         return score
@@ -127,7 +127,7 @@ def render_score(
         score = score.mergeScores()
     qpm = (score_tempo(score) or default_qpm) * tempo_scale
     try:
-        piece = _excerpt(score, max_seconds * qpm / 60.0)
+        piece = excerpt(score, max_seconds * qpm / 60.0)
         if transpose:
             piece = piece.transpose(transpose)
         _drop_grace_notes(piece)

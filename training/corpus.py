@@ -226,25 +226,45 @@ def _clip_id(job: dict) -> str:
     return f"{stem}_t{job['tune']}_v{job['variation']}"
 
 
-_PARSED: dict[str, object] = {}
+_PARSED: dict[str, object] = {}  # the piece now being rendered, parsed once
+_OPENINGS: dict[int, object] = {}  # its tunes' openings, by tune index
 
 
 def _load_score(rel: str, tune: int):
-    """A fresh copy of a score (rendering changes it); the parse is kept for the next job."""
+    """A fresh copy of the opening of a score (rendering changes it).
+
+    Only the measures a clip can reach at the fastest tempo are kept and copied:
+    deep-copying a whole string quartet costs music21 tens of seconds (its spanner
+    bookkeeping is quadratic), copying its first minute costs a fraction of one.
+    """
     import copy
 
     from music21 import converter, stream
 
-    if rel not in _PARSED:
-        _PARSED.clear()  # one piece at a time: jobs of a piece arrive together
+    from catalog.render import DEFAULT_QPM, excerpt, score_tempo
+
+    if rel not in _PARSED:  # one piece at a time: jobs of a piece arrive together
+        _PARSED.clear()
+        _OPENINGS.clear()
         _PARSED[rel] = converter.parse(str(corpus_root() / rel))
-    parsed = _PARSED[rel]
-    if isinstance(parsed, stream.Opus):
-        scores = list(parsed.scores)
-        if tune >= len(scores):
-            return None
-        return copy.deepcopy(scores[tune])
-    return copy.deepcopy(parsed) if tune == 0 else None
+    if tune not in _OPENINGS:
+        parsed = _PARSED[rel]
+        if isinstance(parsed, stream.Opus):
+            scores = list(parsed.scores)
+            parsed = scores[tune] if tune < len(scores) else None
+        elif tune:
+            parsed = None
+        if parsed is not None:
+            if hasattr(parsed, "mergeScores"):  # an ABC tune per voice parses as an Opus
+                parsed = parsed.mergeScores()
+            fastest = (score_tempo(parsed) or DEFAULT_QPM) * max(TEMPO_SCALES)
+            opening = excerpt(parsed, CLIP_SECONDS * fastest / 60.0)
+            if opening is not parsed:
+                opening.metadata = copy.deepcopy(parsed.metadata)
+            parsed = opening
+        _OPENINGS[tune] = parsed
+    opening = _OPENINGS[tune]
+    return None if opening is None else copy.deepcopy(opening)
 
 
 def _time_signature(score) -> str | None:
