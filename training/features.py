@@ -146,8 +146,17 @@ def recordings() -> list[tuple[Path, str, str]]:
     return out
 
 
-def extract(corpus_dir: Path | None, out_dir: Path, include_recordings: bool = True) -> int:
-    """Write per-item audio features under ``out_dir/items``; returns the items done now."""
+def extract(
+    corpus_dir: Path | None,
+    out_dir: Path,
+    include_recordings: bool = True,
+    shard: tuple[int, int] = (0, 1),
+) -> int:
+    """Write per-item audio features under ``out_dir/items``; returns the items done now.
+
+    ``shard=(i, n)`` takes every n-th item from the i-th: n processes, one per core,
+    share the work (each runs musicnn single-threaded, which uses a core best).
+    """
     import soundfile as sf
     from tqdm import tqdm
 
@@ -169,6 +178,8 @@ def extract(corpus_dir: Path | None, out_dir: Path, include_recordings: bool = T
             jobs.append(
                 (rid, {"source": "recording", "path": str(path), "title": title, "split": split})
             )
+    index, count = shard
+    jobs = jobs[index::count]
     todo = [(i, meta) for i, meta in jobs if not (item_dir / f"{i}.npz").is_file()]
     if not todo:
         return 0
@@ -364,8 +375,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="feature cache directory")
     parser.add_argument("--no-recordings", action="store_true")
     parser.add_argument("--extract-only", action="store_true", help="do not pack (yet)")
+    parser.add_argument(
+        "--shard",
+        default="0/1",
+        help="I/N: extract every N-th item from the I-th (implies "
+        "--extract-only; run N of these side by side, then once without --shard to pack)",
+    )
     args = parser.parse_args(argv)
-    n = extract(args.corpus, args.out, not args.no_recordings)
+    try:
+        index, count = (int(x) for x in args.shard.split("/"))
+        if not 0 <= index < count:
+            raise ValueError
+    except ValueError:
+        parser.error(f"--shard {args.shard!r}: expected I/N with 0 <= I < N, e.g. 0/2")
+    n = extract(args.corpus, args.out, not args.no_recordings, (index, count))
+    if count > 1:
+        args.extract_only = True
     if args.extract_only:
         print(f"extracted {n} new items")
         return 0
