@@ -52,3 +52,41 @@ def test_one_rendered_clip_through_the_feature_cache(tmp_path):
     texts = [cache.texts[t] for t in item.texts]
     assert any(t.startswith("a ") and "Bach" in t for t in texts)
     assert cache.text_state(item.query).shape[1] == 384
+
+
+def test_library_tracks_become_training_text_without_held_out_or_recorded_files(tmp_path):
+    from catalog.db import open_catalog
+    from catalog.models import Tag, Track
+    from catalog.queries import get_or_create_album, get_or_create_artist
+    from training.features import catalog_tracks
+
+    files = {}
+    for name in ("nebula", "mozart", "recorded", "gone"):
+        files[name] = tmp_path / f"{name}.flac"
+        if name != "gone":
+            files[name].write_bytes(b"audio")  # only existence matters here
+    url = f"sqlite:///{tmp_path / 'lib.db'}"
+    rows = [  # key, title, artist, album, source
+        ("nebula", "Nebula", "Maxstack", "Endgame", None),
+        ("mozart", "Quartet", "Mozart", "Quartets", "music21 corpus: mozart/k80/movement1"),
+        ("recorded", "Battle", "Someone", None, None),
+        ("gone", "Missing", "Someone", None, None),
+    ]
+    with open_catalog(url) as catalog, catalog.session() as s:
+        for n, (key, title, artist, album, source) in enumerate(rows):
+            a = get_or_create_artist(s, artist)
+            track = Track(
+                path=str(files[key]),
+                content_hash=f"{n:064x}",
+                title=title,
+                artist=a,
+                album=get_or_create_album(s, album, a),
+                duration=10.0,
+                source=source,
+            )
+            track.tags.append(Tag(name="ambient", kind="genre", origin="file"))
+            track.tags.append(Tag(name="rock", kind="genre", origin="model"))
+            s.add(track)
+        s.commit()
+    found = catalog_tracks(url, exclude={files["recorded"]})
+    assert found == [(files["nebula"], "Nebula by Maxstack, from the album Endgame; ambient")]

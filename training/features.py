@@ -146,11 +146,61 @@ def recordings() -> list[tuple[Path, str, str]]:
     return out
 
 
+def catalog_tracks(url: str, exclude: set[Path]) -> list[tuple[Path, str]]:
+    """(path, text) of a library's tracks, training material made of its own metadata.
+
+    The text is what the library says of a track: title, artist, album, composer and
+    its genre/mood/instrument tags from files or the user (never a model's guesses).
+    Left out: files already used as recordings (``exclude``, whose halves may be
+    test items) and renders of a held-out music21 collection (the demo library has
+    some), so no evaluation clip leaks in.
+    """
+    from sqlalchemy import select
+    from sqlalchemy.orm import selectinload
+
+    from catalog.db import open_catalog
+    from catalog.models import Track
+    from training.corpus import COLLECTIONS
+
+    held_out = {name for name, (*_rest, split) in COLLECTIONS.items() if split == "test"}
+    excluded = {p.resolve() for p in exclude}
+    out = []
+    with open_catalog(url) as catalog, catalog.session() as session:
+        query = select(Track).options(
+            selectinload(Track.tags), selectinload(Track.artist), selectinload(Track.album)
+        )
+        for track in session.scalars(query.order_by(Track.id)):
+            path = Path(track.path)
+            source = track.source or ""
+            if path.resolve() in excluded or not path.is_file():
+                continue
+            if (
+                source.startswith("music21 corpus: ")
+                and source.split(": ", 1)[1].split("/")[0] in held_out
+            ):
+                continue
+            text = track.title
+            if track.artist is not None:
+                text += f" by {track.artist.name}"
+            if track.album is not None and track.album.title != track.title:
+                text += f", from the album {track.album.title}"
+            if track.composer and (track.artist is None or track.composer != track.artist.name):
+                text += f", composed by {track.composer}"
+            words = sorted(  # the library's own tags, not ones a model guessed
+                {t.name for t in track.tags if t.origin != "model" and t.kind != "other"}
+            )
+            if words:
+                text += "; " + ", ".join(words[:6])
+            out.append((path, text))
+    return out
+
+
 def extract(
     corpus_dir: Path | None,
     out_dir: Path,
     include_recordings: bool = True,
     shard: tuple[int, int] = (0, 1),
+    catalog_url: str | None = None,
 ) -> int:
     """Write per-item audio features under ``out_dir/items``; returns the items done now.
 
@@ -178,6 +228,10 @@ def extract(
             jobs.append(
                 (rid, {"source": "recording", "path": str(path), "title": title, "split": split})
             )
+    if catalog_url:
+        for path, text in catalog_tracks(catalog_url, {p for p, _t, _s in recordings()}):
+            cid = "lib_" + "".join(ch if ch.isalnum() else "_" for ch in path.stem)[:80]
+            jobs.append((cid, {"source": "catalog", "path": str(path), "text": text}))
     index, count = shard
     jobs = jobs[index::count]
     todo = [(i, meta) for i, meta in jobs if not (item_dir / f"{i}.npz").is_file()]
@@ -271,6 +325,11 @@ def assemble(out_dir: Path, seed: int = 0, text_batch: int = 64) -> Path:
                 "instrument": facts.instrument,
             }
             split, target_facts = facts.split, meta["facts"]
+        elif meta["source"] == "catalog":  # a library track: its own metadata is its text
+            query = text_id(meta["text"])
+            own = [query]
+            labels = {"track": f.stem}
+            split, target_facts = "train", None
         else:
             title = meta["title"]
             where = (
@@ -374,6 +433,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpus", type=Path, default=None, help="rendered corpus directory")
     parser.add_argument("--out", type=Path, required=True, help="feature cache directory")
     parser.add_argument("--no-recordings", action="store_true")
+    parser.add_argument(
+        "--catalog", default=None, help="also train on this library's tracks (database URL)"
+    )
     parser.add_argument("--extract-only", action="store_true", help="do not pack (yet)")
     parser.add_argument(
         "--shard",
@@ -388,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError
     except ValueError:
         parser.error(f"--shard {args.shard!r}: expected I/N with 0 <= I < N, e.g. 0/2")
-    n = extract(args.corpus, args.out, not args.no_recordings, (index, count))
+    n = extract(args.corpus, args.out, not args.no_recordings, (index, count), args.catalog)
     if count > 1:
         args.extract_only = True
     if args.extract_only:
