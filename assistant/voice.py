@@ -210,8 +210,10 @@ class Recognizer:
         self._decoder = Decoder(
             hmm=str(model / "en-us"), lm=str(arpa), dict=dict_path, loglevel="FATAL"
         )
-        for word, phones in speech.extra_words.items():
-            self._decoder.add_word(word, phones, False)
+        extra = list(speech.extra_words.items())
+        for i, (word, phones) in enumerate(extra):
+            # the search only sees new words once updated: do that with the last one
+            self._decoder.add_word(word, phones, i == len(extra) - 1)
         self._decoder.add_lm_file("open", str(model / "en-us.lm.bin"))
         self._domain = self._decoder.current_search()
         self._audio: list[np.ndarray] = []
