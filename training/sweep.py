@@ -37,7 +37,12 @@ def main(argv: list[str] | None = None) -> int:
         for name in args.objectives
         if not (args.runs / f"{name}_s{seed}" / "final" / "model.safetensors").is_file()
     ]
-    shares = [todo[i :: args.jobs] for i in range(args.jobs)]
+    # dealt in a snake (0,1,1,0,...): text objectives cost more than audio-only ones,
+    # and a plain round-robin would give one worker every mim and combined run
+    shares: list[list[str]] = [[] for _ in range(args.jobs)]
+    for k, run in enumerate(todo):
+        lap, pos = divmod(k, args.jobs)
+        shares[pos if lap % 2 == 0 else args.jobs - 1 - pos].append(run)
     base = [
         sys.executable,
         "-m",
