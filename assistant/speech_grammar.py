@@ -154,6 +154,8 @@ class SpeechModel:
     names: dict[str, int]  # slot -> how many values made it in
     dropped_words: set[str]
     vocabulary: set[str] = field(default_factory=set)
+    slots: dict[str, list[list[str]]] = field(default_factory=dict)  # slot -> its values' words
+    bodies: list[tuple[str, ...]] = field(default_factory=list)  # phrasings: words and <slot>s
 
 
 def build_speech_model(
@@ -162,6 +164,10 @@ def build_speech_model(
     catalog_names: dict[str, Iterable[str]] | None = None,
     per_template: int = 4,
     guess: Callable[[list[str]], dict[str, str]] | None = None,
+    plain_repeats: int | None = None,
+    name_repeats: int = 1,
+    leave_out: Iterable[str] = (),
+    discount: float = 0.5,
 ) -> SpeechModel:
     """A trigram model of the commands in ``phrasings`` with ``catalog_names`` in their slots.
 
@@ -190,13 +196,15 @@ def build_speech_model(
         tuple(t.parts)
         for t in phrasings.templates
         if t.parts
+        and t.intent not in set(leave_out)
         and all(speller.ok(p) for p in t.parts if not p.startswith("<"))
         and all(p[1:-1] in rules for p in t.parts if p.startswith("<"))
     }
     sentences: list[list[str]] = []
+    plain = per_template if plain_repeats is None else plain_repeats
     turn = dict.fromkeys(rules, 0)
     for body in sorted(bodies):
-        repeats = per_template if any(p.startswith("<") for p in body) else 1
+        repeats = per_template if any(p.startswith("<") for p in body) else plain
         for _ in range(repeats):
             words: list[str] = []
             for part in body:
@@ -208,15 +216,17 @@ def build_speech_model(
                     words.append(part)
             sentences.append(words)
     for values in rules.values():  # a bare name is a command too ("battle music")
-        sentences.extend(values)
+        sentences.extend(values * name_repeats)
     return SpeechModel(
-        arpa=arpa_trigram(sentences),
+        arpa=arpa_trigram(sentences, discount),
         extra_words=speller.extra,
         sentences=len(sentences),
         templates=len(bodies),
         names={slot: len(p) for slot, p in rules.items()},
         dropped_words=speller.unknown,
         vocabulary={w for sentence in sentences for w in sentence},
+        slots=rules,
+        bodies=sorted(bodies),
     )
 
 

@@ -8,7 +8,9 @@ dependency, and it works on files as well as the microphone.
 
 Recognition is pocketsphinx (its English acoustic model is in the wheel) with
 a language model of the assistant's own commands and the library's names
-(assistant.speech_grammar). When that model finds no words, the utterance is
+(assistant.speech_grammar); a name it garbles inside an otherwise known
+phrasing is replaced by the library name that sounds closest
+(assistant.speech_match). When that model finds no words, the utterance is
 decoded again with pocketsphinx's open English model, so an out-of-domain
 question still yields a transcript.
 
@@ -185,6 +187,7 @@ class Transcript:
     text: str
     model: str  # "domain" or "open"
     decode_s: float
+    heard: str = ""  # the decoder's own words, before a misheard name was corrected
 
 
 class Recognizer:
@@ -194,6 +197,7 @@ class Recognizer:
         from pocketsphinx import Decoder, get_model_path
 
         from assistant.speech_grammar import build_speech_model, dictionary, load_phrasings
+        from assistant.speech_match import NameMatcher
         from musicbert.paths import cache_dir
 
         model = Path(get_model_path()) / "en-us"
@@ -207,6 +211,9 @@ class Recognizer:
             tmp.write_text(speech.arpa, encoding="utf-8")
             tmp.replace(arpa)
         self.speech_model = speech
+        self.names = NameMatcher(
+            speech.slots, speech.bodies, lambda w: speech.extra_words.get(w) or words.get(w)
+        )
         self._decoder = Decoder(
             hmm=str(model / "en-us"), lm=str(arpa), dict=dict_path, loglevel="FATAL"
         )
@@ -240,12 +247,12 @@ class Recognizer:
         if not self._audio or sum(len(a) for a in self._audio) < FRAME:
             return Transcript("", "domain", 0.0)
         pcm = self._pcm(np.concatenate(self._audio))
-        text = self._decode(self._domain, pcm)
-        model = "domain"
-        if not text:  # nothing the domain model knows: try open English
+        heard = self._decode(self._domain, pcm)
+        text, model = self.names.correct(heard).text, "domain"
+        if not heard:  # nothing the domain model knows: try open English
             model = "open"
-            text = self._decode("open", pcm)
-        return Transcript(text, model, time.perf_counter() - started)
+            text = heard = self._decode("open", pcm)
+        return Transcript(text, model, time.perf_counter() - started, heard)
 
     def recognize(self, speech: np.ndarray) -> Transcript:
         """Decode one end-pointed utterance (16 kHz mono float32)."""
