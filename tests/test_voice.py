@@ -18,11 +18,13 @@ import soundfile as sf
 
 from assistant.speech_grammar import (
     build_speech_model,
+    dictionary,
     ipa_to_arpabet,
     load_phrasings,
     number_words,
     spoken_words,
 )
+from assistant.speech_match import NameMatcher
 from assistant.voice import (
     FRAME,
     RATE,
@@ -106,6 +108,61 @@ def test_speech_model_covers_intents_and_catalog_names():
     assert model.templates > 100
 
 
+# Names as the demo library has them (a subset): what the recogniser's slots are filled with.
+LIBRARY = {
+    "artist": ["Maxstack", "Doug Kaufman", "Wolfgang Amadeus Mozart", "Scott Joplin"],
+    "track": ["Battle Music", "The Deep Path", "Siege of Laurelmor", "Maple Leaf Rag", "Nebula"],
+    "album": ["The Battle for Wesnoth OST"],
+}
+
+
+@pytest.fixture(scope="module")
+def library_recognizer() -> Recognizer:
+    return Recognizer(LIBRARY)
+
+
+@pytest.fixture(scope="module")
+def matcher(library_recognizer) -> NameMatcher:
+    return library_recognizer.names
+
+
+def test_misheard_names_become_the_closest_library_name(matcher):
+    # what pocketsphinx made of espeak-ng saying these names
+    assert matcher.correct("play something by my stop it").text == "play something by maxstack"
+    fixed = matcher.correct("play not so music")
+    assert fixed.text == "play battle music"
+    assert (fixed.slot, fixed.heard, fixed.name) == ("track", "not so music", "battle music")
+    assert matcher.correct("play like leaf rag").text == "play maple leaf rag"
+
+
+def test_name_correction_leaves_known_and_unrelated_words_alone(matcher):
+    for text in [
+        "play something by doug kaufman",  # a phrasing with a library name
+        "play something by mozart",  # part of a name: the NLU resolves it
+        "recommend some calm piano music",  # names in a row, no phrasing has exactly
+        "how long is this track",  # a phrasing's own words in the slot's place
+        "play something like this",
+        "next track",
+        "what's the capital of peru",  # fits no phrasing
+        "",
+    ]:
+        assert matcher.correct(text).text == text
+
+
+def test_matching_uses_real_pronunciations():
+    """Vowels count as one sound: a voice's vowels drift first."""
+    import pocketsphinx
+
+    words = dictionary(str(Path(pocketsphinx.get_model_path()) / "en-us" / "cmudict-en-us.dict"))
+    slots = {"artist": [["amy", "beach"], ["scott", "joplin"]]}
+    m = NameMatcher(slots, [("play", "something", "by", "<artist>")], words.get)
+    assert m.correct("play something by amy beech").text == "play something by amy beach"
+    for other in ["queen", "my friend"]:  # a third of the sound or less: not a library name
+        assert m.correct(f"play something by {other}").text == f"play something by {other}"
+    m.min_similarity = 1.0
+    assert m.correct("play something by amy peach").text == "play something by amy peach"
+
+
 # -- end-pointing and bad audio ----------------------------------------------------------
 
 
@@ -173,6 +230,33 @@ def test_synthesised_commands_are_recognised(spoken, recognizer):
     # ("maxstack" is the weak spot: pocketsphinx tends to hear "mozart")
     assert len({key[0] for key in right}) >= len(COMMANDS) - 1, heard
     assert len(right) >= 0.45 * len(heard), heard  # benchmarks/voice.py measures the rate
+
+
+@pytest.mark.parametrize(
+    "text, voice, speed, intent, entity",
+    [
+        ("play something by maxstack", "en-us", 175, "play_music", ("artist", "Maxstack")),
+        ("put on siege of laurelmor", "en-us", 140, "play_music", ("track", "Siege of Laurelmor")),
+        ("volume up", "en-gb", 175, "playback_control", ("control", "volume_up")),
+        ("pause the music", "en+f3", 175, "playback_control", ("control", "pause")),
+    ],
+)
+def test_spoken_names_and_short_commands_parse_like_typed(
+    tmp_path, library_recognizer, text, voice, speed, intent, entity
+):
+    """espeak-ng -> pocketsphinx with the library's names -> the NLU: the typed command's parse.
+
+    The names are spelled from dictionary pieces or espeak-ng's rules; they only
+    reach the decoder's search if it is updated after they are added.
+    """
+    from tests.dialogue_library import shared_models
+
+    wav = write_speech(text, tmp_path / "cmd.wav", voice, speed)
+    heard = library_recognizer.recognize(speech_from_file(wav))
+    assert heard.model == "domain"
+    parse = shared_models()[1].parse(heard.text)
+    assert parse.intent == intent, (heard, parse.ranking)
+    assert (entity[0], entity[1]) in [(e.entity, e.value) for e in parse.entities], heard
 
 
 def test_recognition_is_repeatable(spoken, recognizer):
