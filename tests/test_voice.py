@@ -227,7 +227,7 @@ def test_synthesised_commands_are_recognised(spoken, recognizer):
     heard = {key: recognizer.recognize(speech_from_file(wav)).text for key, wav in spoken.items()}
     right = [key for key, text in heard.items() if text == key[0]]
     # most commands are recognised word for word in some voice, and about half of all takes
-    # ("maxstack" is the weak spot: pocketsphinx tends to hear "mozart")
+    # (espeak-ng's female voice is the weak spot: "maxstack" comes out as "mozart")
     assert len({key[0] for key in right}) >= len(COMMANDS) - 1, heard
     assert len(right) >= 0.45 * len(heard), heard  # benchmarks/voice.py measures the rate
 
