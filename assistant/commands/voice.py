@@ -47,13 +47,18 @@ def run(args) -> int:
             recognizer, on_start=lambda: print("listening… (Ctrl-C cancels)", file=sys.stderr)
         )
     text = utterance.transcript.text
+    raw = utterance.transcript.heard or text
     if not args.json:
-        print(f"heard: {text or '(no words recognised)'}")
+        if raw != text:  # a misheard name was snapped to the library's closest-sounding one
+            print(f"heard: {raw} -> {text} (name matched by sound)")
+        else:
+            print(f"heard: {text or '(no words recognised)'}")
     reply = assistant.handle(text) if text else None
     answered = time.perf_counter()
     if args.json:
         out = {
             "transcript": text,
+            "heard": raw,  # the recogniser's own words, before name matching
             "speech_model": utterance.transcript.model,
             "end_of_speech_to_answer_s": round(answered - utterance.ended_at, 3),
             "reply": reply.to_json() if reply else None,
