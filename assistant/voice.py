@@ -100,7 +100,7 @@ class Endpointer:
 
     def push(self, frame: np.ndarray) -> None:
         """Take one frame (FRAME samples, float32)."""
-        level = 10 * np.log10(float(np.mean(frame.astype(np.float64) ** 2)) + 1e-12)
+        level = _level_db(frame)
         if self.start is None:
             # the floor follows the quietest recent frames until speech begins
             if self.floor_db is None or level < self.floor_db:
@@ -133,6 +133,10 @@ class Endpointer:
         return self._last_loud + 1
 
 
+def _level_db(frame: np.ndarray) -> float:
+    return 10 * np.log10(float(np.mean(frame.astype(np.float64) ** 2)) + 1e-12)
+
+
 NOISY_FLOOR_DB = -45.0  # a steady background this loud is noise, not a quiet room
 
 
@@ -148,8 +152,16 @@ def frames_of(samples: np.ndarray) -> Iterable[np.ndarray]:
 
 
 def endpoint(samples: np.ndarray, config: EndpointerConfig | None = None) -> np.ndarray:
-    """The speech in a whole recording (16 kHz mono); NoSpeechError when there is none."""
+    """The speech in a whole recording (16 kHz mono); NoSpeechError when there is none.
+
+    The noise floor starts at the quietest frame of the whole recording: a file
+    that begins mid-word (a trimmed clip, synthesised speech) would otherwise
+    have its first syllable taken for the floor, and lose its start.
+    """
     pointer = Endpointer(config or EndpointerConfig(no_speech_timeout_s=float("inf")))
+    levels = [_level_db(frame) for frame in frames_of(samples)]
+    if levels:
+        pointer.floor_db = min(levels)
     for frame in frames_of(samples):
         pointer.push(frame)
         if pointer.done:
