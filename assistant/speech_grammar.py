@@ -405,3 +405,33 @@ def espeak_pronunciations(words: list[str]) -> dict[str, str]:
         if phones:
             out[word] = phones
     return out
+
+
+def short_commands(
+    phrasings: Phrasings, known: Callable[[str], bool], max_words: int = 4
+) -> list[str]:
+    """The slot-free phrasings of at most ``max_words`` words ("help", "next track").
+
+    The trigram model, trained mostly on long commands with names, hears such
+    short commands poorly; a grammar of just these gives them a search of their
+    own. ``known(word)`` says whether the recogniser can pronounce a word;
+    phrasings with other words (typos) and out-of-scope chatter are left out.
+    """
+    return sorted(
+        {
+            " ".join(t.parts)
+            for t in phrasings.templates
+            if t.parts
+            and t.intent != "out_of_scope"
+            and len(t.parts) <= max_words
+            and not any(p.startswith("<") for p in t.parts)
+            and all(map(known, t.parts))
+        }
+    )
+
+
+def jsgf(name: str, phrases: list[str]) -> str:
+    """A JSGF grammar that accepts exactly one of ``phrases``."""
+    if not phrases:
+        raise ValueError(f"grammar {name!r} needs at least one phrase")
+    return f"#JSGF V1.0;\ngrammar {name};\npublic <{name}> = " + " | ".join(phrases) + " ;\n"

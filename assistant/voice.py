@@ -38,6 +38,9 @@ RATE = 16_000
 FRAME = 480  # 30 ms at 16 kHz
 DITHER = 1e-3  # added noise (RMS) so no frame is exact digital silence
 PEAK = 0.3  # utterances are levelled to this peak before decoding
+# utterances up to this long (end-pointed, pauses included) are also decoded with a grammar
+# of the short slot-free commands, and its words win when they score at least as well
+SHORT_S = 1.2
 
 
 class VoiceError(MusicBertError):
@@ -197,7 +200,7 @@ class Transcript:
     """What was heard, by which model, and how long decoding took after the audio ended."""
 
     text: str
-    model: str  # "domain" or "open"
+    model: str  # "domain", "short" (the short-command grammar) or "open"
     decode_s: float
     heard: str = ""  # the decoder's own words, before a misheard name was corrected
 
@@ -208,14 +211,21 @@ class Recognizer:
     def __init__(self, catalog_names: dict[str, Iterable[str]] | None = None) -> None:
         from pocketsphinx import Decoder, get_model_path
 
-        from assistant.speech_grammar import build_speech_model, dictionary, load_phrasings
+        from assistant.speech_grammar import (
+            build_speech_model,
+            dictionary,
+            jsgf,
+            load_phrasings,
+            short_commands,
+        )
         from assistant.speech_match import NameMatcher
         from musicbert.paths import cache_dir
 
         model = Path(get_model_path()) / "en-us"
         dict_path = str(model / "cmudict-en-us.dict")
         words = dictionary(dict_path)
-        speech = build_speech_model(load_phrasings(), words.get, catalog_names)
+        phrasings = load_phrasings()
+        speech = build_speech_model(phrasings, words.get, catalog_names)
         digest = hashlib.sha256(speech.arpa.encode()).hexdigest()[:16]
         arpa = cache_dir("speech") / f"domain-{digest}.arpa"
         if not arpa.exists():
@@ -234,6 +244,9 @@ class Recognizer:
             # the search only sees new words once updated: do that with the last one
             self._decoder.add_word(word, phones, i == len(extra) - 1)
         self._decoder.add_lm_file("open", str(model / "en-us.lm.bin"))
+        known = lambda w: w in words or w in speech.extra_words  # noqa: E731
+        self.short_phrases = short_commands(phrasings, known)
+        self._decoder.add_jsgf_string("short", jsgf("short", self.short_phrases))
         self._domain = self._decoder.current_search()
         self._audio: list[np.ndarray] = []
 
@@ -258,12 +271,18 @@ class Recognizer:
         started = time.perf_counter()
         if not self._audio or sum(len(a) for a in self._audio) < FRAME:
             return Transcript("", "domain", 0.0)
-        pcm = self._pcm(np.concatenate(self._audio))
-        heard = self._decode(self._domain, pcm)
+        samples = np.concatenate(self._audio)
+        pcm = self._pcm(samples)
+        heard, score = self._decode(self._domain, pcm)
         text, model = self.names.correct(heard).text, "domain"
+        if len(samples) <= SHORT_S * RATE:
+            short, short_score = self._decode("short", pcm)
+            if heard and short and short_score >= score:
+                text = heard = short
+                model = "short"
         if not heard:  # nothing the domain model knows: try open English
             model = "open"
-            text = heard = self._decode("open", pcm)
+            text = heard = self._decode("open", pcm)[0]
         return Transcript(text, model, time.perf_counter() - started, heard)
 
     def recognize(self, speech: np.ndarray) -> Transcript:
@@ -272,13 +291,14 @@ class Recognizer:
         self.feed(speech)
         return self.finish()
 
-    def _decode(self, search: str, pcm: bytes) -> str:
+    def _decode(self, search: str, pcm: bytes) -> tuple[str, float]:
+        """What ``search`` hears in ``pcm``, with the decoder's score for it (higher is better)."""
         self._decoder.activate_search(search)
         self._decoder.start_utt()
         self._decoder.process_raw(pcm, False, True)
         self._decoder.end_utt()
         hyp = self._decoder.hyp()
-        return _clean(hyp.hypstr if hyp else "")
+        return (_clean(hyp.hypstr), hyp.score) if hyp else ("", float("-inf"))
 
     def _pcm(self, samples: np.ndarray) -> bytes:
         """Level to a fixed peak, plus a little noise: pocketsphinx's noise removal
