@@ -15,7 +15,9 @@ words that cannot be pronounced are left out (typed chat still has them).
 A JSGF grammar of the same phrasings was tried first: pocketsphinx took
 seconds per command on it and returned nothing for slightly off-grammar
 speech; a trigram model over the filled-in templates decodes in a fraction of
-a second and degrades gracefully.
+a second and degrades gracefully. A grammar of only the short slot-free
+commands (``short_commands``) is small enough to be fast, and the recogniser
+uses it beside the trigram model for short utterances.
 """
 
 from __future__ import annotations

@@ -10,7 +10,10 @@ Recognition is pocketsphinx (its English acoustic model is in the wheel) with
 a language model of the assistant's own commands and the library's names
 (assistant.speech_grammar); a name it garbles inside an otherwise known
 phrasing is replaced by the library name that sounds closest
-(assistant.speech_match). When that model finds no words, the utterance is
+(assistant.speech_match). A short utterance is also decoded with a grammar of
+the short slot-free commands ("help", "thank you"), which that model, trained
+mostly on long commands with names, hears poorly; the better-scoring words win.
+When the domain model finds no words, the utterance is
 decoded again with pocketsphinx's open English model, so an out-of-domain
 question still yields a transcript.
 
