@@ -15,19 +15,12 @@ from typing import Any
 
 from sqlalchemy import delete, func, select
 
+from assistant.qa.questions import QA_INTENTS
 from assistant.state import DialogueState, Pending
 from assistant.turn import Parse, Reply, TrackRef
 from catalog.models import PlayHistory, Playlist, PlaylistItem, Tag, Track
 from musicbert.errors import MusicBertError, NotFoundError
 
-QA_INTENTS = (
-    "ask_track_info",
-    "ask_content",
-    "ask_stats",
-    "ask_concept",
-    "describe_track",
-    "compare_tracks",
-)
 DEFAULT_RESULTS = 5
 MAX_RESULTS = 20
 _PLURAL = re.compile(r"\b(these|them|those|results|all of|the list|this list)\b", re.I)

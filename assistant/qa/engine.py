@@ -29,14 +29,19 @@ from assistant.qa.concepts import Glossary, default_glossary
 from assistant.qa.content import ContentModel
 from assistant.qa.facts import answer_album_tracks, answer_fact
 from assistant.qa.library import LibraryView, Snapshot, TrackInfo
-from assistant.qa.questions import CONTENT_LABELS, INTENT_TYPES, VOCABULARY, Question, analyse
+from assistant.qa.questions import (
+    CONTENT_LABELS,
+    INTENT_TYPES,
+    QA_INTENTS,
+    VOCABULARY,
+    Question,
+    analyse,
+)
 from assistant.qa.resolve import Gazetteer
 from assistant.qa.scores import answer_score
 from assistant.qa.text import join_names, normalise
 from assistant.turn import Parse, Reply, TrackRef
 from musicbert.errors import MusicBertError
-
-QA_INTENTS = tuple(INTENT_TYPES)
 
 #: NLU ``attribute`` entity values and the question they stand for.
 _ATTRIBUTE_ENTITY = {

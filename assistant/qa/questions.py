@@ -27,6 +27,8 @@ INTENT_TYPES: dict[str, tuple[str, ...]] = {
     "describe_track": ("content", "facts"),
     "compare_tracks": ("compare",),
 }
+#: The dialogue intents the QA engine answers (the actions route these to it).
+QA_INTENTS = tuple(INTENT_TYPES)
 
 CONTENT_LABELS: dict[str, dict[str, tuple[str, ...]]] = {
     "instrument": {
