@@ -14,7 +14,6 @@ import pkgutil
 import sys
 
 import assistant.commands
-
 from musicbert.errors import MusicBertError
 
 
