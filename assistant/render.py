@@ -13,12 +13,10 @@ from assistant.turn import Reply, TrackRef
 
 
 def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+    """m:ss or h:mm:ss, empty when unknown (imported on first use: the chat starts faster)."""
+    from catalog.queries import duration_text
+
+    return "" if seconds is None else duration_text(seconds)
 
 
 def _fit(text: str, width: int) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from catalog.queries import duration_text
+
 _NON_WORD = re.compile(r"[^\w#]+", re.UNICODE)
 _SPACES = re.compile(r"\s+")
 
@@ -18,14 +20,8 @@ def normalise(text: str) -> str:
 
 
 def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "unknown length"
-    total = int(round(seconds))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}:{minutes:02d}:{secs:02d}"
-    return f"{minutes}:{secs:02d}"
+    """m:ss or h:mm:ss (``catalog.queries.duration_text``), or "unknown length"."""
+    return "unknown length" if seconds is None else duration_text(seconds)
 
 
 def join_names(names: list[str], limit: int = 12, conj: str = "and") -> str:
