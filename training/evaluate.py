@@ -324,6 +324,21 @@ def markdown_table(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def report(args: argparse.Namespace) -> str:
+    """Evaluate as the parsed arguments say, write the JSON (and the Markdown table),
+    and return what to print: the table, or the JSON with ``--json``.
+
+    Shared by ``python -m training.evaluate`` and ``musicbert evaluate``.
+    """
+    result = evaluate(args.cache.expanduser(), args.runs.expanduser(), args.split)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1))
+    table = markdown_table(result)
+    if args.markdown:
+        args.markdown.write_text(table)
+    return json.dumps(result) if args.json else table
+
+
 def main(argv: list[str] | None = None) -> int:
     from musicbert.errors import MusicBertError
 
@@ -338,16 +353,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the JSON result")
     args = parser.parse_args(argv)
     try:
-        result = evaluate(args.cache.expanduser(), args.runs.expanduser(), args.split)
+        print(report(args))
     except (MusicBertError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1))
-    table = markdown_table(result)
-    if args.markdown:
-        args.markdown.write_text(table)
-    print(json.dumps(result) if args.json else table)
     return 0
 
 

@@ -1,12 +1,13 @@
 """``musicbert evaluate``: the Table 1 protocol (probes, track ID, text-to-music retrieval).
 
-Thin: the work is ``training.evaluate``; heavy imports happen inside ``run``.
+Thin: the work is ``training.evaluate.report``; heavy imports happen inside ``run``.
+The options are repeated from ``training.evaluate.main`` because importing that
+module at start-up would load torch for every command.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 
@@ -29,16 +30,10 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from musicbert.errors import ConfigError
-    from training.evaluate import evaluate, markdown_table
+    from training.evaluate import report
 
     try:
-        result = evaluate(args.cache.expanduser(), args.runs.expanduser(), args.split)
+        print(report(args))
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1))
-    table = markdown_table(result)
-    if args.markdown:
-        args.markdown.write_text(table)
-    print(json.dumps(result) if args.json else table)
     return 0
