@@ -195,6 +195,11 @@ def catalog_tracks(url: str, exclude: set[Path]) -> list[tuple[Path, str]]:
     return out
 
 
+def _file_item_id(prefix: str, path: Path) -> str:
+    """A file's item id: a prefix saying where it came from, then its name made safe."""
+    return prefix + "".join(ch if ch.isalnum() else "_" for ch in path.stem)[:80]
+
+
 def extract(
     corpus_dir: Path | None,
     out_dir: Path,
@@ -222,16 +227,15 @@ def extract(
 
         for clip in read_clips(corpus_dir):
             jobs.append((clip.clip_id, {"source": "corpus", "facts": asdict(clip)}))
+    recorded = recordings()
     if include_recordings:
-        for path, title, split in recordings():
-            rid = "rec_" + "".join(ch if ch.isalnum() else "_" for ch in path.stem)[:80]
-            jobs.append(
-                (rid, {"source": "recording", "path": str(path), "title": title, "split": split})
-            )
+        for path, title, split in recorded:
+            meta = {"source": "recording", "path": str(path), "title": title, "split": split}
+            jobs.append((_file_item_id("rec_", path), meta))
     if catalog_url:
-        for path, text in catalog_tracks(catalog_url, {p for p, _t, _s in recordings()}):
-            cid = "lib_" + "".join(ch if ch.isalnum() else "_" for ch in path.stem)[:80]
-            jobs.append((cid, {"source": "catalog", "path": str(path), "text": text}))
+        for path, text in catalog_tracks(catalog_url, {p for p, _t, _s in recorded}):
+            meta = {"source": "catalog", "path": str(path), "text": text}
+            jobs.append((_file_item_id("lib_", path), meta))
     index, count = shard
     jobs = jobs[index::count]
     todo = [(i, meta) for i, meta in jobs if not (item_dir / f"{i}.npz").is_file()]
@@ -451,9 +455,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:
         parser.error(f"--shard {args.shard!r}: expected I/N with 0 <= I < N, e.g. 0/2")
     n = extract(args.corpus, args.out, not args.no_recordings, (index, count), args.catalog)
-    if count > 1:
-        args.extract_only = True
-    if args.extract_only:
+    if args.extract_only or count > 1:  # a shard packs nothing: the others are not done
         print(f"extracted {n} new items")
         return 0
     path = assemble(args.out)
