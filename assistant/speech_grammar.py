@@ -166,10 +166,6 @@ def build_speech_model(
     catalog_names: dict[str, Iterable[str]] | None = None,
     per_template: int = 4,
     guess: Callable[[list[str]], dict[str, str]] | None = None,
-    plain_repeats: int | None = None,
-    name_repeats: int = 1,
-    leave_out: Iterable[str] = (),
-    discount: float = 0.5,
 ) -> SpeechModel:
     """A trigram model of the commands in ``phrasings`` with ``catalog_names`` in their slots.
 
@@ -198,16 +194,13 @@ def build_speech_model(
         tuple(t.parts)
         for t in phrasings.templates
         if t.parts
-        and t.intent not in set(leave_out)
         and all(speller.ok(p) for p in t.parts if not p.startswith("<"))
         and all(p[1:-1] in rules for p in t.parts if p.startswith("<"))
     }
     sentences: list[list[str]] = []
-    plain = per_template if plain_repeats is None else plain_repeats
     turn = dict.fromkeys(rules, 0)
-    for body in sorted(bodies):
-        repeats = per_template if any(p.startswith("<") for p in body) else plain
-        for _ in range(repeats):
+    for body in sorted(bodies):  # a phrasing without a slot weighs as much as a filled one
+        for _ in range(per_template):
             words: list[str] = []
             for part in body:
                 if part.startswith("<"):
@@ -218,9 +211,9 @@ def build_speech_model(
                     words.append(part)
             sentences.append(words)
     for values in rules.values():  # a bare name is a command too ("battle music")
-        sentences.extend(values * name_repeats)
+        sentences.extend(values)
     return SpeechModel(
-        arpa=arpa_trigram(sentences, discount),
+        arpa=arpa_trigram(sentences),
         extra_words=speller.extra,
         sentences=len(sentences),
         templates=len(bodies),

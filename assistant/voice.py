@@ -106,7 +106,10 @@ class Endpointer:
 
     def push(self, frame: np.ndarray) -> None:
         """Take one frame (FRAME samples, float32)."""
-        level = _level_db(frame)
+        self.push_level(_level_db(frame))
+
+    def push_level(self, level: float) -> None:
+        """Take one frame given by its level (dBFS), for a caller that has measured it."""
         if self.start is None:
             # the floor follows the quietest recent frames until speech begins
             if self.floor_db is None or level < self.floor_db:
@@ -140,6 +143,7 @@ class Endpointer:
 
 
 def _level_db(frame: np.ndarray) -> float:
+    """A frame's mean power in dBFS (-120 for digital silence)."""
     return 10 * np.log10(float(np.mean(frame.astype(np.float64) ** 2)) + 1e-12)
 
 
@@ -168,8 +172,8 @@ def endpoint(samples: np.ndarray, config: EndpointerConfig | None = None) -> np.
     levels = [_level_db(frame) for frame in frames_of(samples)]
     if levels:
         pointer.floor_db = min(levels)
-    for frame in frames_of(samples):
-        pointer.push(frame)
+    for level in levels:
+        pointer.push_level(level)
         if pointer.done:
             break
     if pointer.start is None:
