@@ -45,6 +45,12 @@ class MusicBertConfig(PretrainedConfig):
             ("MSD_musicnn" or "MTT_musicnn").
         patch_hop_frames: hop between audio patches in log-mel frames; None means no
             overlap (a patch is 187 frames, about 3 s).
+        concept_tokens: detected concepts fed beside the audio patches, as the paper
+            feeds AudioSet concepts (0 = off): the clip's ``concept_tokens`` most probable
+            musicnn tags (of ``n_concepts`` = 50 MSD + 50 MTT), each a token made of the
+            text tower's reading of the tag's name plus its probability. Concept names
+            in text then land where the audio has them.
+        n_concepts: size of the concept vocabulary (100: MSD then MTT tags).
     """
 
     model_type = "musicbert"
@@ -77,6 +83,8 @@ class MusicBertConfig(PretrainedConfig):
         text_tower_sha256: str | None = MINILM_SHA256,
         audio_frontend_id: str = "MSD_musicnn",
         patch_hop_frames: int | None = None,
+        concept_tokens: int = 0,
+        n_concepts: int = 100,
         **kwargs,
     ) -> None:
         if hidden_size % num_attention_heads:
@@ -110,4 +118,6 @@ class MusicBertConfig(PretrainedConfig):
         self.text_tower_sha256 = text_tower_sha256
         self.audio_frontend_id = audio_frontend_id
         self.patch_hop_frames = patch_hop_frames
+        self.concept_tokens = concept_tokens
+        self.n_concepts = n_concepts
         super().__init__(**kwargs)

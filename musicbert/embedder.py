@@ -205,11 +205,20 @@ class Embedder:
         dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         return torch.autocast("cuda", dtype=dtype)
 
-    def audio_window_embedding(self, vectors: np.ndarray) -> np.ndarray:
-        """One window of patch vectors (P <= max_audio_patches, 200) -> (dim,) vector."""
+    def audio_window_embedding(
+        self, vectors: np.ndarray, concepts: np.ndarray | None = None
+    ) -> np.ndarray:
+        """One window of patch vectors (P <= max_audio_patches, 200) -> (dim,) vector.
+
+        ``concepts``: the window's mean musicnn tag probabilities (100: MSD then MTT),
+        needed by a model with ``concept_tokens``.
+        """
         x = torch.from_numpy(np.ascontiguousarray(vectors, np.float32)).to(self.device)
+        c = None
+        if concepts is not None:
+            c = torch.from_numpy(np.asarray(concepts, np.float32)).to(self.device).unsqueeze(0)
         with torch.inference_mode(), self._autocast():
-            emb = self.model.get_audio_features(x.unsqueeze(0))
+            emb = self.model.get_audio_features(x.unsqueeze(0), concepts=c)
         return emb[0].float().cpu().numpy()
 
 
@@ -221,6 +230,10 @@ class _TrackRun:
 
         self.e = embedder
         self.tags = tags
+        # a model reading concepts needs both taggers' probabilities for every window
+        self.concepts = bool(getattr(embedder.config, "concept_tokens", 0))
+        self.win_c: list[np.ndarray] = []
+        self.recent_c: deque[np.ndarray] = deque(maxlen=int(embedder.config.max_audio_patches))
         self.kept: list[np.ndarray] | None = [] if keep_patches else None
         self.patch_frames = PATCH_FRAMES
         hop = embedder.config.patch_hop_frames
@@ -281,9 +294,9 @@ class _TrackRun:
         self._flush()
         if self.win:
             if self.full_windows:  # a short last window: use the last full window's worth
-                self._add_window(np.stack(self.recent), len(self.win))
+                self._add_window(np.stack(self.recent), len(self.win), self.recent_c)
             else:
-                self._add_window(np.stack(self.win), len(self.win))
+                self._add_window(np.stack(self.win), len(self.win), self.win_c)
         emb = self.emb_sum / max(self.weight, 1e-12)
         emb = (emb / max(np.linalg.norm(emb), 1e-12)).astype(np.float32)
         desc = AudioDescription(
@@ -308,27 +321,40 @@ class _TrackRun:
         self.pending = []
         self.patches += len(batch)
         frontend = self.e.config.audio_frontend_id
-        names = [frontend] + [m for m in TAG_MODELS if self.tags and m != frontend]
+        tagging = self.tags or self.concepts
+        names = [frontend] + [m for m in TAG_MODELS if tagging and m != frontend]
+        per_patch: dict[str, np.ndarray] = {}
         with torch.inference_mode(), self.e._autocast():
             for name in names:
                 out = self.e.musicnn(name)(batch)
                 if name == frontend:
                     vectors = out.penultimate.float().cpu().numpy()
-                if self.tags and name in TAG_MODELS:
-                    probs = out.tag_probs.float().sum(0).cpu().numpy().astype(np.float64)
-                    self.tag_sums[name] = self.tag_sums.get(name, 0) + probs
+                if tagging and name in TAG_MODELS:
+                    per_patch[name] = out.tag_probs.float().cpu().numpy().astype(np.float64)
+        if self.tags:
+            for name, probs in per_patch.items():
+                self.tag_sums[name] = self.tag_sums.get(name, 0) + probs.sum(0)
+        concepts = (
+            np.concatenate([per_patch[m] for m in TAG_MODELS], axis=1)
+            if self.concepts
+            else [None] * len(vectors)
+        )
         if self.kept is not None:
             self.kept.append(vectors)
-        for vec in vectors:
+        for vec, concept in zip(vectors, concepts, strict=True):
             self.win.append(vec)
             self.recent.append(vec)
+            self.win_c.append(concept)
+            self.recent_c.append(concept)
             if len(self.win) == self.window:
-                self._add_window(np.stack(self.win), self.window)
+                self._add_window(np.stack(self.win), self.window, self.win_c)
                 self.full_windows += 1
-                self.win = []
+                self.win, self.win_c = [], []
 
-    def _add_window(self, vectors: np.ndarray, weight: float) -> None:
-        self.emb_sum += weight * self.e.audio_window_embedding(vectors).astype(np.float64)
+    def _add_window(self, vectors: np.ndarray, weight: float, concepts) -> None:
+        mean_concepts = np.mean(np.stack(list(concepts)), 0) if self.concepts else None
+        emb = self.e.audio_window_embedding(vectors, mean_concepts)
+        self.emb_sum += weight * emb.astype(np.float64)
         self.weight += weight
 
 

@@ -30,7 +30,7 @@ from transformers.utils import ModelOutput
 from musicbert import losses
 from musicbert.configuration_musicbert import MusicBertConfig
 
-AUDIO, TEXT = 0, 1  # modality ids
+AUDIO, TEXT, CONCEPT = 0, 1, 2  # modality ids
 CHECKSUM_FILE = "SHA256SUMS"
 
 
@@ -141,7 +141,9 @@ class MusicBertModel(MusicBertPreTrainedModel):
         audio_mask: (B, P) 1/True for real patches (default: all real);
         text_states: (B, T, text_input_dim) frozen text-tower token states;
         text_mask: (B, T) 1/True for real tokens;
-        masked_patches: (B, P) bool, patches replaced by the learned mask vector (MLM).
+        masked_patches: (B, P) bool, patches replaced by the learned mask vector (MLM);
+        concepts: (B, n_concepts) musicnn tag probabilities of the audio, required with
+            audio when ``config.concept_tokens`` > 0 (they join the audio side).
     """
 
     def __init__(self, config: MusicBertConfig) -> None:
@@ -155,7 +157,13 @@ class MusicBertModel(MusicBertPreTrainedModel):
             nn.LayerNorm(config.text_input_dim, eps=config.layer_norm_eps),
             nn.Linear(config.text_input_dim, h),
         )
-        self.modality_embeddings = nn.Embedding(2, h)
+        self.modality_embeddings = nn.Embedding(3 if config.concept_tokens else 2, h)
+        if config.concept_tokens:
+            # the text tower's reading of each concept's name (set by ``set_concept_states``)
+            self.register_buffer(
+                "concept_states", torch.zeros(config.n_concepts, config.text_input_dim)
+            )
+            self.concept_confidence = nn.Linear(1, h)
         self.audio_positions = nn.Embedding(config.max_audio_patches, h)
         self.text_positions = nn.Embedding(config.max_text_tokens, h)
         self.mask_embedding = nn.Parameter(torch.zeros(h))
@@ -180,6 +188,23 @@ class MusicBertModel(MusicBertPreTrainedModel):
         x = x + pos + self.modality_embeddings.weight[AUDIO]
         return x, _as_mask(mask, b, p, x.device)
 
+    def _embed_concepts(self, concepts: torch.Tensor):
+        """(B, n_concepts) probabilities -> the top ``concept_tokens`` as (B, K, h) tokens."""
+        if concepts.shape[-1] != self.config.n_concepts:
+            raise ValueError(
+                f"concepts have {concepts.shape[-1]} columns, expected {self.config.n_concepts}"
+            )
+        values, index = concepts.float().topk(self.config.concept_tokens, dim=-1)
+        names = self.text_input(self.concept_states[index].to(self.text_input[1].weight.dtype))
+        x = names + self.concept_confidence(values.unsqueeze(-1).to(names.dtype))
+        x = x + self.modality_embeddings.weight[CONCEPT]
+        return x, torch.ones(values.shape, dtype=torch.bool, device=x.device)
+
+    @torch.no_grad()
+    def set_concept_states(self, states: torch.Tensor) -> None:
+        """Store the text tower's (n_concepts, text_input_dim) reading of the concept names."""
+        self.concept_states.copy_(states.to(self.concept_states))
+
     def _embed_text(self, states, mask):
         b, t, _ = states.shape
         if t > self.config.max_text_tokens:
@@ -198,6 +223,7 @@ class MusicBertModel(MusicBertPreTrainedModel):
         text_states: torch.Tensor | None = None,
         text_mask: torch.Tensor | None = None,
         masked_patches: torch.Tensor | None = None,
+        concepts: torch.Tensor | None = None,
         **kwargs,
     ) -> MusicBertOutput:
         parts, masks, kinds = [], [], []
@@ -211,6 +237,16 @@ class MusicBertModel(MusicBertPreTrainedModel):
             parts.append(x)
             masks.append(m)
             kinds.append(torch.full(m.shape[1:], AUDIO, device=x.device))
+            if self.config.concept_tokens:
+                if concepts is None:
+                    raise ValueError(
+                        "this MusicBERT reads concepts beside the audio: pass concepts= "
+                        "(the musicnn tag probabilities; Embedder does this)"
+                    )
+                x, m = self._embed_concepts(concepts)
+                parts.append(x)
+                masks.append(m)
+                kinds.append(torch.full(m.shape[1:], CONCEPT, device=x.device))
         if not parts:
             raise ValueError("MusicBertModel needs audio_patches, text_states or both")
         x = self.embed_dropout(torch.cat(parts, 1))
@@ -225,7 +261,7 @@ class MusicBertModel(MusicBertPreTrainedModel):
 
         out = MusicBertOutput(last_hidden_state=x, attention_mask=mask, modality_ids=modality)
         if audio_patches is not None:
-            sel = mask & (modality == AUDIO)
+            sel = mask & ((modality == AUDIO) | (modality == CONCEPT))
             out.audio_pooled = _masked_mean(x, sel)
             out.audio_embeds = F.normalize(self.audio_projection(out.audio_pooled), dim=-1)
         if text_states is not None:
@@ -235,10 +271,15 @@ class MusicBertModel(MusicBertPreTrainedModel):
         return out
 
     def get_audio_features(
-        self, audio_patches: torch.Tensor, audio_mask: torch.Tensor | None = None
+        self,
+        audio_patches: torch.Tensor,
+        audio_mask: torch.Tensor | None = None,
+        concepts: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Audio-only pass -> (B, projection_dim) L2-normalised."""
-        return self(audio_patches=audio_patches, audio_mask=audio_mask).audio_embeds
+        return self(
+            audio_patches=audio_patches, audio_mask=audio_mask, concepts=concepts
+        ).audio_embeds
 
     def get_text_features(
         self, text_states: torch.Tensor, text_mask: torch.Tensor | None = None
@@ -278,6 +319,7 @@ class MusicBertForPreTraining(MusicBertPreTrainedModel):
         other_segment: torch.Tensor | None = None,
         other_segment_mask: torch.Tensor | None = None,
         tag_targets: torch.Tensor | None = None,
+        concepts: torch.Tensor | None = None,
         **kwargs,
     ) -> MusicBertPreTrainingOutput:
         """Each loss is computed when its inputs are given and its weight is non-zero.
@@ -295,7 +337,10 @@ class MusicBertForPreTraining(MusicBertPreTrainedModel):
         audio = None
         if audio_patches is not None:
             audio = self.musicbert(
-                audio_patches=audio_patches, audio_mask=audio_mask, masked_patches=masked_patches
+                audio_patches=audio_patches,
+                audio_mask=audio_mask,
+                masked_patches=masked_patches,
+                concepts=concepts,
             )
             out.audio_embeds = audio.audio_embeds
             if masked_patches is not None and cfg.mlm_weight:
@@ -309,7 +354,9 @@ class MusicBertForPreTraining(MusicBertPreTrainedModel):
                 out.tag_loss = losses.tag_loss(out.tag_logits, tag_targets)
                 terms.append(cfg.tag_weight * out.tag_loss)
             if other_segment is not None and cfg.cpc_weight:
-                other = self.musicbert.get_audio_features(other_segment, other_segment_mask)
+                other = self.musicbert.get_audio_features(
+                    other_segment, other_segment_mask, concepts
+                )
                 out.cpc_loss = losses.cpc_loss(audio.audio_embeds, other, self.cpc_predictor, scale)
                 terms.append(cfg.cpc_weight * out.cpc_loss)
         if text_states is not None:
@@ -319,7 +366,7 @@ class MusicBertForPreTraining(MusicBertPreTrainedModel):
                 clean = (
                     audio.audio_embeds
                     if masked_patches is None
-                    else self.musicbert.get_audio_features(audio_patches, audio_mask)
+                    else self.musicbert.get_audio_features(audio_patches, audio_mask, concepts)
                 )
                 out.contrastive_loss = losses.info_nce(clean, out.text_embeds, scale)
                 terms.append(cfg.contrastive_weight * out.contrastive_loss)

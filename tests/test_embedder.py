@@ -320,3 +320,57 @@ def test_importing_the_package_stays_light():
     code = "import sys, musicbert; print('torch' in sys.modules, musicbert.Embedder.__name__)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "Embedder"]
+
+
+def manual_concept_embedding(emb: Embedder, wave: np.ndarray) -> np.ndarray:
+    """A concept model's windows read each window's mean tag probabilities (MSD then MTT)."""
+    patches = torch.from_numpy(patchify(logmel(wave), cover_tail=True))
+    with torch.inference_mode():
+        msd = emb.musicnn("MSD_musicnn")(patches)
+        mtt = emb.musicnn("MTT_musicnn")(patches)
+    vectors = msd.penultimate.numpy()
+    probs = torch.cat([msd.tag_probs, mtt.tag_probs], 1).double().numpy()
+    window, n = emb.config.max_audio_patches, len(vectors)
+    total, weight = np.zeros(emb.dim), 0.0
+    for s in range(0, n, window):
+        chunk = slice(s, s + window)
+        size = len(vectors[chunk])
+        if size < window and s > 0:
+            chunk = slice(n - window, n)
+        total += size * emb.audio_window_embedding(vectors[chunk], probs[chunk].mean(0))
+        weight += size
+    vec = total / weight
+    return vec / np.linalg.norm(vec)
+
+
+def test_a_concept_model_reads_each_windows_tags(home, tmp_path):
+    from musicbert.concepts import concept_names, concept_states
+
+    config = MusicBertConfig(
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        projection_dim=24,
+        max_audio_patches=3,
+        concept_tokens=4,
+    )
+    torch.manual_seed(2)
+    model = MusicBertModel(config)
+    model.set_concept_states(torch.randn(100, 384))
+    model.save_pretrained(tmp_path / "ckpt")
+    emb = Embedder.load(tmp_path / "ckpt", device="cpu")
+    assert torch.equal(emb.model.concept_states, model.concept_states)
+    wave = tone(22.5, seed=6)
+    got = emb.describe((wave, SR), tags=False).embedding  # concepts need the taggers anyway
+    assert np.allclose(got, manual_concept_embedding(emb, wave), atol=1e-5)
+    # the concepts change the vector: the same patches with other tag probabilities differ
+    vectors = np.random.default_rng(0).standard_normal((3, 200)).astype(np.float32)
+    a = emb.audio_window_embedding(vectors, np.eye(100)[0])
+    b = emb.audio_window_embedding(vectors, np.eye(100)[50])
+    assert not np.allclose(a, b, atol=1e-3)
+    with pytest.raises(ValueError, match="concepts"):
+        emb.audio_window_embedding(vectors)
+    assert len(concept_names()) == 100
+    states = concept_states(emb.text_tower)
+    assert states.shape == (100, 384) and torch.isfinite(states).all()

@@ -185,3 +185,54 @@ def test_auto_classes_open_a_checkpoint(tmp_path):
     MusicBertModel(small_config()).save_pretrained(tmp_path)
     assert isinstance(AutoConfig.from_pretrained(tmp_path), MusicBertConfig)
     assert isinstance(AutoModel.from_pretrained(tmp_path), MusicBertModel)
+
+
+def test_concept_tokens_join_the_audio_side_and_are_saved(tmp_path):
+    """The paper's concepts: top-k tag probabilities become tokens beside the patches."""
+    config = small_config(concept_tokens=3)
+    torch.manual_seed(0)
+    model = MusicBertModel(config).eval()
+    model.set_concept_states(torch.randn(100, 384))
+    audio = torch.randn(2, 4, 200)
+    concepts = torch.rand(2, 100)
+    out = model(audio_patches=audio, concepts=concepts)
+    # 4 patches + 3 concept tokens, all pooled into the audio embedding
+    assert out.last_hidden_state.shape[1] == 7 and out.audio_embeds.shape == (2, 16)
+    assert out.modality_ids.tolist() == [0, 0, 0, 0, 2, 2, 2]
+    # only the top 3 concepts matter: changing a low one leaves the vector as it was
+    low = concepts.clone()
+    low[:, concepts[0].argsort()[0]] = 0.0
+    assert torch.allclose(model(audio_patches=audio, concepts=low).audio_embeds, out.audio_embeds)
+    high = concepts.clone()
+    high[:, concepts[0].argmax()] = 0.0
+    assert not torch.allclose(
+        model(audio_patches=audio, concepts=high).audio_embeds[0], out.audio_embeds[0]
+    )
+    with pytest.raises(ValueError, match="concepts"):
+        model(audio_patches=audio)
+    with pytest.raises(ValueError, match="columns"):
+        model(audio_patches=audio, concepts=torch.rand(2, 50))
+    text = model.get_text_features(torch.randn(2, 5, 384))  # text needs no concepts
+    assert text.shape == (2, 16)
+    model.save_pretrained(tmp_path)
+    again = MusicBertModel.from_pretrained(tmp_path).eval()
+    assert torch.equal(again.concept_states, model.concept_states)
+    assert torch.allclose(
+        again(audio_patches=audio, concepts=concepts).audio_embeds, out.audio_embeds
+    )
+
+
+def test_concept_pretraining_passes_concepts_to_every_audio_pass():
+    config = small_config(concept_tokens=2, mlm_weight=1.0, tag_weight=1.0)
+    model = MusicBertForPreTraining(config)
+    out = model(
+        audio_patches=torch.randn(3, 4, 200),
+        masked_patches=torch.tensor([[True, False, False, False]] * 3),
+        text_states=torch.randn(3, 5, 384),
+        other_segment=torch.randn(3, 2, 200),
+        tag_targets=torch.rand(3, 6),
+        concepts=torch.rand(3, 100),
+    )
+    assert torch.isfinite(out.loss)
+    out.loss.backward()
+    assert model.musicbert.concept_confidence.weight.grad is not None
