@@ -22,8 +22,11 @@ merged tags keep the strongest score once.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -95,6 +98,29 @@ def canonical_tag(name: str) -> str:
     """Lower-case name with the models' synonymous spellings folded together."""
     key = " ".join(name.strip().lower().split())
     return _CANONICAL.get(key, key)
+
+
+#: from which confidence each tag may be shown to a person (``training.tag_trust``)
+TRUST_FILE = Path(__file__).resolve().parent / "tag_trust.json"
+_TRUST_FLOOR = 0.2  # tags the file does not list: shown only from this confidence
+
+
+@lru_cache(maxsize=1)
+def _trust() -> dict[str, float]:
+    try:
+        return dict(json.loads(TRUST_FILE.read_text())["thresholds"])
+    except (OSError, ValueError, KeyError):
+        return {}
+
+
+def trust_threshold(tag_name: str) -> float:
+    """The confidence from which the real-music dev set says this tag can be believed."""
+    return _trust().get(canonical_tag(tag_name), _TRUST_FLOOR)
+
+
+def trusted(tag_name: str, confidence: float) -> bool:
+    """Whether a model's tag at this confidence is worth saying to a person."""
+    return float(confidence) >= trust_threshold(tag_name)
 
 
 def tag_kind(tag_name: str) -> TagKind:

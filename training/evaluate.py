@@ -123,8 +123,13 @@ class MusicBertRun:
         self.model, self.model_id = load_checkpoint(Path(checkpoint))
         self.model.eval()
 
-    def audio(self, patch_sets: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """(pooled hidden states, shared-space embeddings) of each patch set."""
+    def audio(
+        self, patch_sets: list[np.ndarray], concepts: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(pooled hidden states, shared-space embeddings) of each patch set.
+
+        ``concepts`` (n, 100): each set's musicnn tag probabilities, for models that read them.
+        """
         import torch
 
         from training.data import _pad
@@ -133,7 +138,10 @@ class MusicBertRun:
         with torch.inference_mode():
             for start in range(0, len(patch_sets), 64):
                 x, m = _pad([p.astype(np.float32) for p in patch_sets[start : start + 64]])
-                out = self.model(audio_patches=x, audio_mask=m)
+                c = None
+                if self.model.config.concept_tokens:
+                    c = torch.from_numpy(np.asarray(concepts[start : start + 64], np.float32))
+                out = self.model(audio_patches=x, audio_mask=m, concepts=c)
                 pooled.append(out.audio_pooled.numpy())
                 embeds.append(out.audio_embeds.numpy())
         return np.concatenate(pooled), np.concatenate(embeds)
@@ -234,12 +242,16 @@ class Evaluation:
     def musicbert_row(self, checkpoint: Path) -> dict[str, float]:
         run = MusicBertRun(checkpoint)
         c = self.cache
-        pooled, audio_emb = run.audio([c.item_patches(i) for i in self.clips])
+        concepts = c.tag_probs.astype(np.float32)
+        pooled, audio_emb = run.audio(
+            [c.item_patches(i) for i in self.clips], concepts[list(self.clips)]
+        )
         seg_a = seg_b = None
         if self.tracks:
+            # each half keeps the whole recording's concepts: the cache holds no finer ones
             halves = [_halves(c.item_patches(i)) for i in self.tracks]
-            seg_a = run.audio([h[0] for h in halves])[0]
-            seg_b = run.audio([h[1] for h in halves])[0]
+            seg_a = run.audio([h[0] for h in halves], concepts[list(self.tracks)])[0]
+            seg_b = run.audio([h[1] for h in halves], concepts[list(self.tracks)])[0]
         row = self.probe_row(pooled, seg_a, seg_b)
         text_emb = run.text(self.query_states)
         row.update(retrieval_metrics(text_emb @ audio_emb.T))

@@ -29,6 +29,11 @@ from musicbert.musicnn import TAGS
 
 WESNOTH_MUSIC = Path("/usr/share/games/wesnoth/1.16/data/core/music")
 RECORDING_SECONDS = 30.0
+#: real-corpus tracks become clips of this length (the held-out clips people judge are
+#: 15-30 s), at most ``REAL_SEGMENTS`` per track, spread over its first ``REAL_SPAN`` s
+REAL_SEGMENT_SECONDS = 20.0
+REAL_SEGMENTS = 6
+REAL_SPAN = 240.0
 N_MFCC = 20
 FAMILY_NAMES = ("brass", "choir", "guitar", "mallets", "organ", "piano", "strings", "woodwind")
 TEMPO_NAMES = ("slow", "moderate", "fast")
@@ -73,6 +78,9 @@ class FeatureCache:
     texts: list[str]
     text_offsets: np.ndarray  # (n_texts + 1,) into text_states
     text_states: np.ndarray  # (tokens, 384) float16
+    #: (100, 384) the text tower's reading of the concept names (``musicbert.concepts``),
+    #: so a GPU machine without the text tower can train a concept model
+    concept_states: np.ndarray | None = None
 
     def item_patches(self, i: int) -> np.ndarray:
         item = self.items[i]
@@ -200,12 +208,37 @@ def _file_item_id(prefix: str, path: Path) -> str:
     return prefix + "".join(ch if ch.isalnum() else "_" for ch in path.stem)[:80]
 
 
+def real_segments(duration: float) -> list[float]:
+    """Start times (s) of the clips taken from a real track of ``duration`` seconds."""
+    usable = min(duration, REAL_SPAN)
+    n = int(min(REAL_SEGMENTS, max(1, usable // REAL_SEGMENT_SECONDS)))
+    if n == 1:
+        return [0.0]
+    step = (usable - REAL_SEGMENT_SECONDS) / (n - 1)
+    return [round(i * step, 2) for i in range(n)]
+
+
+def _load_mix(paths: list[str], seconds: float) -> np.ndarray:
+    """The first ``seconds`` of one file, or of several stems summed (peak-normalised)."""
+    from musicbert.audio_io import load
+
+    waves = [load(p, 16000, max_seconds=seconds) for p in paths]
+    if len(waves) == 1:
+        return waves[0]
+    mix = np.zeros(max(len(w) for w in waves), np.float32)
+    for w in waves:
+        mix[: len(w)] += w
+    peak = float(np.abs(mix).max()) if mix.size else 0.0
+    return mix / peak * 0.9 if peak > 1.0 else mix
+
+
 def extract(
     corpus_dir: Path | None,
     out_dir: Path,
     include_recordings: bool = True,
     shard: tuple[int, int] = (0, 1),
     catalog_url: str | None = None,
+    real_listing: Path | None = None,
 ) -> int:
     """Write per-item audio features under ``out_dir/items``; returns the items done now.
 
@@ -236,14 +269,48 @@ def extract(
         for path, text in catalog_tracks(catalog_url, {p for p, _t, _s in recorded}):
             meta = {"source": "catalog", "path": str(path), "text": text}
             jobs.append((_file_item_id("lib_", path), meta))
+    if real_listing is not None:
+        from dataclasses import asdict
+
+        from training.real_corpus import read_listing
+
+        for track in read_listing(real_listing):
+            meta = {
+                "source": "real",
+                "track": asdict(track),
+                "starts": real_segments(track.duration),
+            }
+            jobs.append(("real_" + track.track_id.replace("/", "__"), meta))
     index, count = shard
     jobs = jobs[index::count]
-    todo = [(i, meta) for i, meta in jobs if not (item_dir / f"{i}.npz").is_file()]
+    todo = [
+        (i, meta)
+        for i, meta in jobs
+        if not (item_dir / f"{i}.npz").is_file() and not (item_dir / f"{i}.done").is_file()
+    ]
     if not todo:
         return 0
     frontend = _Frontend()
     done = 0
     for item_id, meta in tqdm(todo, desc="features", unit="item"):
+        if meta["source"] == "real":
+            try:
+                whole = _load_mix(meta["track"]["paths"], REAL_SPAN)
+            except MusicBertError:
+                continue
+            n = int(REAL_SEGMENT_SECONDS * 16000)
+            for k, start in enumerate(meta["starts"]):
+                wave = whole[int(start * 16000) : int(start * 16000) + n]
+                if len(wave) < 16000 * 3:
+                    continue
+                pen, tags = frontend(wave)
+                seg = dict(meta, start=start, segment=k)
+                tmp = item_dir / f"{item_id}_s{k}.tmp.npz"
+                np.savez(tmp, patches=pen, tags=tags, mfcc=mfcc_stats(wave), meta=json.dumps(seg))
+                tmp.rename(item_dir / f"{item_id}_s{k}.npz")
+            (item_dir / f"{item_id}.done").touch()  # the track's clips are all written
+            done += 1
+            continue
         if meta["source"] == "corpus":
             wave, sr = sf.read(corpus_dir / meta["facts"]["path"], dtype="float32")
             if wave.ndim > 1:
@@ -284,12 +351,18 @@ def _fact_target(facts: dict | None) -> np.ndarray:
 
 def assemble(out_dir: Path, seed: int = 0, text_batch: int = 64) -> Path:
     """Pack the per-item files and the MiniLM token states of every text into ``cache.npz``."""
+    from musicbert.concepts import concept_states
     from musicbert.text_tower import TextTower
-    from training.captions import pseudo_caption
+    from training.captions import (
+        distinctive_tags,
+        natural_captions,
+        pseudo_caption,
+        ranked_tags_100,
+    )
     from training.corpus import STYLE_OF, ClipFacts, describe, paraphrase
 
     files = sorted((out_dir / "items").glob("*.npz"))
-    files = [f for f in files if not f.name.endswith(".tmp.npz")]
+    files = [f for f in files if not f.name.endswith(".tmp.npz") and f.stat().st_size]
     if not files:
         raise FeatureCacheError(f"{out_dir}/items: no extracted items; run extract first")
     rng = random.Random(seed)
@@ -304,6 +377,8 @@ def assemble(out_dir: Path, seed: int = 0, text_batch: int = 64) -> Path:
 
     items, patches, tags, mfcc, seg_a, seg_b = [], [], [], [], [], []
     offset = 0
+    prior, bank = _caption_sources(files)
+    nat = np.random.default_rng(seed)
     for f in files:
         with np.load(f) as z:
             meta = json.loads(str(z["meta"]))
@@ -329,6 +404,22 @@ def assemble(out_dir: Path, seed: int = 0, text_batch: int = 64) -> Path:
                 "instrument": facts.instrument,
             }
             split, target_facts = facts.split, meta["facts"]
+        elif meta["source"] == "real":  # a real recording: its metadata, then natural text
+            from training.real_corpus import RealTrack, describe_metadata
+
+            track = RealTrack(**meta["track"])
+            query = text_id(describe_metadata(track))
+            own = [query]
+            labels = {
+                "track": track.track_id,
+                "package": track.package,
+                "genre": track.genre,
+                "title": track.title,
+                "licence": track.licence,
+                "start": meta["start"],
+                "segment": meta["segment"],
+            }
+            split, target_facts = track.split, None
         elif meta["source"] == "catalog":  # a library track: its own metadata is its text
             query = text_id(meta["text"])
             own = [query]
@@ -344,6 +435,12 @@ def assemble(out_dir: Path, seed: int = 0, text_batch: int = 64) -> Path:
             labels = {"track": f.stem}
             split, target_facts = meta["split"], None
         own.append(text_id(caption))
+        tp100 = tp.astype(np.float64)
+        own += [text_id(t) for t in natural_captions(tp100, prior, nat)]
+        if bank is not None:
+            distinctive = {t for t, _ in distinctive_tags(tp100, prior)}
+            improbable = {t for t in ranked_tags_100(tp100)[-40:]}
+            own += [text_id(t) for t in bank.borrow(distinctive, improbable, nat)]
         target = np.concatenate([tp[50:].astype(np.float64), _fact_target(target_facts)])
         items.append(
             Item(
@@ -383,16 +480,49 @@ def assemble(out_dir: Path, seed: int = 0, text_batch: int = 64) -> Path:
         texts=texts,
         text_offsets=np.asarray(offsets, np.int64),
         text_states=np.concatenate(states),
+        concept_states=concept_states(tower).numpy().astype(np.float32),
     )
     return save_cache(cache, out_dir / "cache.npz")
 
 
-def save_cache(cache: FeatureCache, path: Path) -> Path:
-    """Write ``cache`` atomically (a temporary file renamed into place)."""
+def _caption_sources(files: list[Path]):
+    """The corpus's tag base rate and, where ../shared has them, MusicCaps's captions."""
+    from musicbert.paths import shared_dir
+    from training.captions import CaptionBank, tag_prior
+
+    probs = []
+    for f in files:
+        with np.load(f) as z:
+            probs.append(z["tags"].astype(np.float64))
+    shared = shared_dir()
+    csv = shared / "data" / "text" / "musiccaps_captions.csv" if shared else None
+    bank = CaptionBank.load(csv) if csv is not None and csv.is_file() else None
+    return tag_prior(np.stack(probs)), bank
+
+
+def quantise_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """int8 rows and one float16 scale per row (absmax): half the size of float16."""
+    x = np.asarray(x, np.float32)
+    scale = np.abs(x).max(1, keepdims=True) / 127.0
+    scale[scale == 0] = 1.0
+    return np.round(x / scale).astype(np.int8), scale.astype(np.float16)
+
+
+def save_cache(cache: FeatureCache, path: Path, compact: bool = False) -> Path:
+    """Write ``cache`` atomically (a temporary file renamed into place).
+
+    ``compact`` stores the text token states as int8 with a scale per token (about
+    0.4% error, half the size): what travels to a GPU machine with a size limit.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.stem + ".tmp.npz")
-    np.savez(
+    if compact:
+        q, scale = quantise_rows(cache.text_states)
+        text = {"text_states_q": q, "text_scales": scale}
+    else:
+        text = {"text_states": cache.text_states}
+    (np.savez_compressed if compact else np.savez)(
         tmp,
         patches=cache.patches,
         tag_probs=cache.tag_probs,
@@ -400,9 +530,10 @@ def save_cache(cache: FeatureCache, path: Path) -> Path:
         mfcc_a=cache.mfcc_segments["a"],
         mfcc_b=cache.mfcc_segments["b"],
         text_offsets=cache.text_offsets,
-        text_states=cache.text_states,
+        **text,
         items=json.dumps([item.__dict__ for item in cache.items]),
         texts=json.dumps(cache.texts),
+        **({} if cache.concept_states is None else {"concept_states": cache.concept_states}),
     )
     tmp.rename(path)
     return path
@@ -426,7 +557,14 @@ def load_cache(path: str | Path) -> FeatureCache:
                 mfcc_segments={"a": z["mfcc_a"], "b": z["mfcc_b"]},
                 texts=json.loads(str(z["texts"])),
                 text_offsets=z["text_offsets"],
-                text_states=z["text_states"],
+                text_states=(
+                    z["text_states"]
+                    if "text_states" in z
+                    else (z["text_states_q"] * z["text_scales"].astype(np.float32)).astype(
+                        np.float16
+                    )
+                ),
+                concept_states=z["concept_states"] if "concept_states" in z else None,
             )
     except (KeyError, ValueError, OSError) as exc:
         raise FeatureCacheError(f"{path}: unreadable feature cache ({exc})") from exc
@@ -439,6 +577,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-recordings", action="store_true")
     parser.add_argument(
         "--catalog", default=None, help="also train on this library's tracks (database URL)"
+    )
+    parser.add_argument(
+        "--real", type=Path, default=None, help="real-music listing (training.real_corpus)"
+    )
+    parser.add_argument(
+        "--compact", type=Path, default=None, help="also write a compact copy here (int8 text)"
     )
     parser.add_argument("--extract-only", action="store_true", help="do not pack (yet)")
     parser.add_argument(
@@ -454,12 +598,16 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError
     except ValueError:
         parser.error(f"--shard {args.shard!r}: expected I/N with 0 <= I < N, e.g. 0/2")
-    n = extract(args.corpus, args.out, not args.no_recordings, (index, count), args.catalog)
+    n = extract(
+        args.corpus, args.out, not args.no_recordings, (index, count), args.catalog, args.real
+    )
     if args.extract_only or count > 1:  # a shard packs nothing: the others are not done
         print(f"extracted {n} new items")
         return 0
     path = assemble(args.out)
     print(f"extracted {n} new items; cache at {path}")
+    if args.compact:
+        print(f"compact copy at {save_cache(load_cache(path), args.compact, compact=True)}")
     return 0
 
 

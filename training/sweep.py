@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
-OBJECTIVES = ("mlm", "mim", "tags", "combined")
+OBJECTIVES = ("mlm", "mim", "tags", "combined", "mim_concepts", "combined_concepts")
 
 
 def main(argv: list[str] | None = None) -> int:
