@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -78,6 +79,56 @@ def test_resume_gives_identical_weights(tmp_path):
     assert straight.keys() == resumed.keys()
     for key in straight:
         assert torch.equal(straight[key], resumed[key]), key
+
+
+def test_resume_with_device_batches_gives_identical_weights(tmp_path):
+    kw = dict(device_batches=True, objectives={"mlm": 1.0, "contrastive": 1.0, "cpc": 0.5})
+    straight = _weights(train(_config(tmp_path, "straight", 5, **kw), progress=False))
+    summary = json.loads((tmp_path / "straight" / "summary.json").read_text())
+    assert summary["batcher"] == "DeviceBatcher"
+    assert train(_config(tmp_path, "resumed", 5, **kw), progress=False, stop_after=2) is None
+    resumed = _weights(train(_config(tmp_path, "resumed", 5, **kw), resume=True, progress=False))
+    assert straight.keys() == resumed.keys()
+    for key in straight:
+        assert torch.equal(straight[key], resumed[key]), key
+    # host batches differ in their draws (not in kind): another run, as good a one
+    host_config = _config(tmp_path, "host", 5, **kw | {"device_batches": False})
+    host = _weights(train(host_config, progress=False))
+    assert not all(torch.equal(straight[k], host[k]) for k in straight)
+
+
+class _Recorder(torch.nn.Module):
+    """Takes the arguments the loop gives a model; the config says if it reads concepts."""
+
+    def __init__(self, concept_tokens: bool | None) -> None:
+        super().__init__()
+        self.config = SimpleNamespace()
+        if concept_tokens is not None:
+            self.config.concept_tokens = concept_tokens
+        self.seen: dict = {}
+
+    def forward(self, **kwargs):
+        self.seen = kwargs
+        return kwargs
+
+
+def test_concepts_go_to_the_model_only_when_it_has_concept_tokens(tmp_path):
+    from training.data import Batcher
+    from training.features import load_cache
+    from training.pretrain import _forward
+
+    tiny_cache(tmp_path)
+    cache = load_cache(tmp_path / "cache.npz")
+    batch = Batcher(cache, cache.indices("train"), 4, seed=0).batch(0)
+    objectives = {"contrastive": 1.0}
+    for flag in (None, False):
+        assert "concepts" not in _forward(_Recorder(flag), batch, objectives)
+    seen = _forward(_Recorder(True), batch, objectives)
+    assert seen["concepts"] is batch.concepts and seen["concepts"].shape == (4, 100)
+    wrapped = torch.nn.Module()  # as DistributedDataParallel holds it: .module
+    wrapped.module = _Recorder(True)
+    wrapped.forward = wrapped.module.forward
+    assert "concepts" in _forward(wrapped, batch, objectives)
 
 
 def test_warmup_then_cosine():

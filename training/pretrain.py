@@ -2,7 +2,10 @@
 
 One script for every objective mix (weights in the config), on CPU or GPU, one
 process or many (torchrun/DDP). AdamW with linear warm-up then cosine decay,
-gradient clipping, bf16 autocast on CUDA. Checkpoints hold the model, optimiser,
+gradient clipping, bf16 autocast on CUDA. Batches are assembled on the training
+device (``training.data.DeviceBatcher``) on CUDA, in numpy on the host otherwise
+(``device_batches`` in the config overrides); the loop only waits for the device
+at log and checkpoint steps. Checkpoints hold the model, optimiser,
 scheduler, RNG states and step; combined with batches that are a pure function
 of the step (``training.data``) and dropout reseeded per step, a resumed run
 gives the same weights as an uninterrupted one. Metrics go to ``metrics.jsonl``
@@ -49,6 +52,8 @@ class TrainConfig:
     grad_clip: float = 1.0
     checkpoint_every: int = 200
     log_every: int = 10
+    # batches built on the training device (DeviceBatcher): None = on CUDA only
+    device_batches: bool | None = None
     model: dict = field(default_factory=dict)  # MusicBertConfig keyword arguments
 
     @classmethod
@@ -139,6 +144,8 @@ def _set_rng_states(states: dict) -> None:
 
 def _forward(model, batch, objectives: dict[str, float]):
     use = {k: float(objectives.get(k, 0.0)) > 0 for k in OBJECTIVES}
+    config = getattr(model, "module", model).config  # DDP wraps the model
+    extra = {"concepts": batch.concepts} if getattr(config, "concept_tokens", False) else {}
     return model(
         audio_patches=batch.audio,
         audio_mask=batch.audio_mask,
@@ -148,7 +155,60 @@ def _forward(model, batch, objectives: dict[str, float]):
         other_segment=batch.other if use["cpc"] else None,
         other_segment_mask=batch.other_mask if use["cpc"] else None,
         tag_targets=batch.tag_targets if use["tags"] else None,
+        **extra,
     )
+
+
+def make_batcher(
+    cache,
+    indices: list[int],
+    config: TrainConfig,
+    mask_probability: float,
+    device: torch.device,
+    rank: int = 0,
+    world_size: int = 1,
+):
+    """The batcher of a run: on the device if ``config.device_batches`` (None: on CUDA)."""
+    from training.data import Batcher, DeviceBatcher
+
+    on_device = config.device_batches
+    if on_device is None:
+        on_device = device.type == "cuda"
+    args = (cache, indices, config.batch_size, config.seed, mask_probability, rank, world_size)
+    return DeviceBatcher(*args, device=device) if on_device else Batcher(*args)
+
+
+def make_optimiser(model, config: TrainConfig, device: torch.device):
+    """AdamW, no weight decay on biases and norms; the fused kernel on CUDA."""
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
+    return torch.optim.AdamW(
+        [
+            {"params": decay, "weight_decay": config.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=config.lr,
+        fused=True if device.type == "cuda" else None,
+    )
+
+
+def train_step(wrapped, model, batch, config: TrainConfig, optimiser, scheduler, autocast):
+    """One optimisation step; returns (output, grad norm) as tensors (nothing waits)."""
+    with autocast:
+        output = _forward(wrapped, batch, config.objectives)
+    optimiser.zero_grad(set_to_none=True)
+    output.loss.backward()
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+    optimiser.step()
+    scheduler.step()
+    return output, grad_norm
+
+
+def autocast_for(device: torch.device):
+    """bf16 autocast on CUDA, nothing elsewhere."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def _losses(out) -> dict[str, float]:
@@ -173,7 +233,6 @@ def train(
 
     from musicbert.modeling_musicbert import MusicBertForPreTraining
     from training import distributed
-    from training.data import Batcher
     from training.features import load_cache
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -189,24 +248,23 @@ def train(
 
     _seed_everything(config.seed)
     model = MusicBertForPreTraining(model_config).to(device)
-    batcher = Batcher(
+    if model_config.concept_tokens:
+        if cache.concept_states is None:
+            raise ConfigError(
+                f"{config.cache}: the feature cache has no concept states; re-run "
+                "python -m training.features to pack it again"
+            )
+        model.musicbert.set_concept_states(torch.from_numpy(cache.concept_states))
+    batcher = make_batcher(
         cache,
         train_ids,
-        config.batch_size,
-        config.seed,
+        config,
         model_config.mask_probability,
+        device,
         dist_info.rank,
         dist_info.world_size,
     )
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
-    optimiser = torch.optim.AdamW(
-        [
-            {"params": decay, "weight_decay": config.weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
-        ],
-        lr=config.lr,
-    )
+    optimiser = make_optimiser(model, config, device)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimiser, lr_lambda(config.warmup_steps, config.steps)
     )
@@ -228,11 +286,7 @@ def train(
             device_ids=[device.index] if device.type == "cuda" else None,
             find_unused_parameters=True,  # single-objective runs leave heads unused
         )
-    autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16)
-        if device.type == "cuda"
-        else contextlib.nullcontext()
-    )
+    autocast = autocast_for(device)
     metrics_file = out / "metrics.jsonl"
     if dist_info.is_main and not (resume and ckpt_path.is_file()):
         metrics_file.write_text("")
@@ -252,14 +306,10 @@ def train(
     while step < last:
         # dropout randomness as a function of the step: identical after a resume
         torch.manual_seed(config.seed * 1_000_003 + step * 7919 + dist_info.rank)
-        batch = batcher.batch(step).to(device)
-        with autocast:
-            output = _forward(wrapped, batch, config.objectives)
-        optimiser.zero_grad(set_to_none=True)
-        output.loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimiser.step()
-        scheduler.step()
+        batch = batcher.batch(step).to(device)  # DeviceBatcher's is there already
+        output, grad_norm = train_step(
+            wrapped, model, batch, config, optimiser, scheduler, autocast
+        )
         step += 1
         samples += config.batch_size * dist_info.world_size
         bar.update(1)
@@ -308,6 +358,7 @@ def train(
             "device": str(device),
             "world_size": dist_info.world_size,
             "threads": torch.get_num_threads(),
+            "batcher": type(batcher).__name__,
         }
         (out / "summary.json").write_text(json.dumps(summary, indent=1))
         plot_losses(metrics_file, out / "loss.png")
@@ -356,10 +407,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="override the run directory")
     parser.add_argument("--cache", default=None, help="override the feature cache")
     parser.add_argument("--steps", type=int, default=None, help="override the step count")
+    parser.add_argument(
+        "--device-batches",
+        choices=("on", "off"),
+        default=None,
+        help="build batches on the training device (default: on CUDA only)",
+    )
     args = parser.parse_args(argv)
     try:
         config = TrainConfig.from_file(
-            args.config, seed=args.seed, out=args.out, cache=args.cache, steps=args.steps
+            args.config,
+            seed=args.seed,
+            out=args.out,
+            cache=args.cache,
+            steps=args.steps,
+            device_batches=None if args.device_batches is None else args.device_batches == "on",
         )
         final = train(config, resume=args.resume)
     except MusicBertError as exc:
