@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from catalog.models import Tag, Track
+from musicbert.tagger import trusted
+from musicbert.vocabulary import tags_in
 
 if TYPE_CHECKING:  # only for type hints; search imports this module
     from catalog.search import SearchFilters
@@ -101,8 +103,9 @@ def explain_query(track: Track, text: str | None, filters: SearchFilters | None)
     if filters is not None:
         for name in filters.tag_list():
             wanted.add(tag_phrase(name))
+    named = tags_in(text) if text else set()  # "rap" names the tag "hip-hop"
     for phrase, tag in tags.items():
-        if phrase in wanted:
+        if phrase in wanted or (named and named & tags_in(tag.name)):
             why.append(describe_tag(tag))
     features = track.features
     tempo_filtered = filters is not None and (
@@ -181,7 +184,10 @@ def explain_likeness(track: Track, seeds: Iterable[Track]) -> list[str]:
 
 def fallback_reason(track: Track) -> list[str]:
     """When nothing named matched: the model's own strongest tags for the track."""
-    model = sorted((t for t in track.tags if t.origin == "model"), key=lambda t: -t.confidence)
+    model = sorted(
+        (t for t in track.tags if t.origin == "model" and trusted(t.name, t.confidence)),
+        key=lambda t: -t.confidence,
+    )
     if model:
         return ["sounds like: " + ", ".join(f"{t.name} ({t.confidence:.2f})" for t in model[:3])]
     return ["closest in the MusicBERT space"]

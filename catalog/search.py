@@ -21,11 +21,13 @@ from sqlalchemy import Select, func, or_, select
 
 from catalog.db import Catalog
 from catalog.explain import explain_likeness, explain_query, fallback_reason
+from catalog.lexical import fuse, tag_confidences, tag_evidence, title_evidence
 from catalog.models import Album, Artist, AudioFeatures, PlayHistory, Tag, Track
 from catalog.names import fold
 from catalog.queries import find_tracks, track_rows
 from catalog.vector_index import FLAT_MAX, IndexConfig, VectorIndex, normalise
 from musicbert.errors import MusicBertError, NotFoundError
+from musicbert.vocabulary import PHRASES, tags_in
 
 
 class SearchError(MusicBertError):
@@ -207,7 +209,11 @@ class SearchFilters:
 
 @dataclass
 class Hit:
-    """One result: the track, its cosine similarity to the query and why it was chosen."""
+    """One result: the track, its ranking score and why it was chosen.
+
+    The score is the cosine similarity to the query, plus, for a text search, the
+    lexical evidence of the query's words (``catalog.lexical.fuse``).
+    """
 
     track_id: int
     score: float
@@ -235,6 +241,10 @@ class SearchEngine:
 
     #: A mix or MMR re-ranking looks at this many times k candidates.
     CANDIDATES_PER_RESULT = 4
+    #: A text search re-ranks this many times k nearest candidates (at least RERANK_MIN)
+    #: with the lexical evidence of its words.
+    RERANK_PER_RESULT = 10
+    RERANK_MIN = 200
     #: Query texts whose embeddings are kept (least recently used dropped first).
     TEXT_CACHE = 256
 
@@ -292,7 +302,7 @@ class SearchEngine:
     ) -> list[Hit]:
         """Tracks that best match a text description, best first."""
         query = self.query_vector(text)
-        ranked = self._ranked(query, k, filters, diversity)
+        ranked = self._ranked(query, k, filters, diversity, words=text)
         return self._hits(ranked, lambda t: explain_query(t, text, filters))
 
     def similar(
@@ -361,7 +371,7 @@ class SearchEngine:
         if away and away.strip():
             moved.append(f"moved away from {away.strip()!r}")
         words = " ".join(p for p in (query if isinstance(query, str) else "", toward or "") if p)
-        ranked = self._ranked(vector, k, filters, 0.0)
+        ranked = self._ranked(vector, k, filters, 0.0, words=words)
         return self._hits(ranked, lambda t: explain_query(t, words, filters) + moved)
 
     def resolve_track(self, ref: int | str) -> int:
@@ -516,7 +526,10 @@ class SearchEngine:
         filters: SearchFilters | None,
         diversity: float,
         exclude: set[int] | None = None,
+        words: str | None = None,
     ) -> list[tuple[int, float, Track]]:
+        """Best tracks for ``query``: the index's nearest, re-ranked with the lexical
+        evidence of ``words`` (tags and titles they name, ``catalog.lexical``) when given."""
         if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
             raise SearchError(f"k must be a whole number of at least 1, not {k!r}")
         if not 0.0 <= diversity <= 1.0:
@@ -536,6 +549,8 @@ class SearchEngine:
                     f"every track matching {filters.describe()} is excluded or recently played"
                 )
         want = k * self.CANDIDATES_PER_RESULT if diversity > 0 else k
+        if words:
+            want = max(want, k * self.RERANK_PER_RESULT, self.RERANK_MIN)
         for attempt in range(2):
             over = len(excluded) if allowed is None else 0
             scores, ids = self.index.search(query, want + over, id_filter=allowed)
@@ -549,6 +564,8 @@ class SearchEngine:
                 break
             self.notices.append(self.index.sync())  # a row vanished: SQL changed under us
         ranked = [(i, s, rows[i]) for i, s in candidates if i in rows]
+        if words and ranked:
+            ranked = self._fused(query, ranked, words, allowed, excluded)
         if not ranked and allowed is not None:
             raise NotFoundError(
                 f"the {len(allowed)} track(s) matching {filters.describe()} have no embedding"
@@ -559,6 +576,41 @@ class SearchEngine:
         if diversity > 0:
             ranked = self._mmr(query, ranked, k, diversity)
         return ranked[:k]
+
+    def _fused(self, query, ranked, words: str, allowed, excluded: set[int]):
+        """Candidates (plus tracks tagged with what ``words`` name) re-scored by ``fuse``."""
+        wanted = tags_in(words)
+        extra = self._tagged(wanted, allowed) - {i for i, _, _ in ranked} - excluded
+        if extra:
+            rows = self._rows(sorted(extra))
+            ids = [i for i in rows if i in self.index]
+            sims = self.index.vectors(ids) @ query if ids else []
+            ranked = ranked + [(i, float(s), rows[i]) for i, s in zip(ids, sims, strict=True)]
+        tracks = [t for _, _, t in ranked]
+        tags = tag_evidence(
+            words, [tag_confidences((g.name, g.confidence) for g in t.tags) for t in tracks]
+        )
+        titles = title_evidence(words, [t.title for t in tracks])
+        scores = fuse(np.array([s for _, s, _ in ranked], np.float32), tags, titles)
+        order = np.argsort(-scores, kind="stable")
+        return [(ranked[j][0], float(scores[j]), ranked[j][2]) for j in order]
+
+    def _tagged(self, wanted: set[str], allowed) -> set[int]:
+        """Tracks carrying a tag the query names (any spelling), at most RERANK_MIN of them."""
+        if not wanted:
+            return set()
+        spellings = {p.casefold() for t in wanted for p in PHRASES.get(t, (t,))} | set(wanted)
+        query = (
+            select(Tag.track_id)
+            .where(func.lower(Tag.name).in_(sorted(spellings)))
+            .group_by(Tag.track_id)
+            .order_by(func.max(Tag.confidence).desc(), Tag.track_id)
+            .limit(self.RERANK_MIN)
+        )
+        if allowed is not None:
+            query = query.where(Tag.track_id.in_([int(i) for i in allowed[:50_000]]))
+        with self.catalog.session() as session:
+            return set(session.scalars(query))
 
     def _mmr(self, query, ranked, k: int, diversity: float):
         """Maximal marginal relevance: trade similarity to the query for novelty."""

@@ -239,7 +239,8 @@ def titles(hits) -> list[str]:
 def test_description_finds_its_track_first_with_scores_and_rows(engine):
     for title, row in LIBRARY.items():
         hits = engine.search(row[0], k=3)
-        assert hits[0].title == title and hits[0].score == pytest.approx(1.0, abs=1e-3)
+        # cosine 1.0, plus the lexical evidence of the tags the description names
+        assert hits[0].title == title and hits[0].score >= 1.0 - 1e-3
         assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
         assert hits[0].artist == row[1] and hits[0].album == row[2]
         assert hits[0].path == f"/music/{title}.flac" and all(h.why for h in hits)

@@ -27,6 +27,7 @@ from assistant.qa.answer import Answer, dont_know
 from assistant.qa.library import Snapshot, TrackInfo
 from assistant.qa.questions import CONTENT_LABELS, IMPLIED_BY
 from assistant.qa.text import join_names, normalise, percent
+from musicbert.tagger import trusted
 
 #: Confidence (|p - 0.5| * 2) below which a content answer is hedged.
 HEDGE_BELOW = 0.3
@@ -456,9 +457,10 @@ class ContentModel:
         file_tags = [t.name for t in track.tags if t.origin in ("file", "user")]
         if file_tags:
             text += f" Its tags say {join_names(file_tags)}."
-        model = sorted((t for t in track.tags if t.origin == "model"), key=lambda t: -t.confidence)[
-            :5
-        ]
+        model = sorted(
+            (t for t in track.tags if t.origin == "model" and trusted(t.name, t.confidence)),
+            key=lambda t: -t.confidence,
+        )[:5]
         if model:
             text += (
                 " The tagger hears "
