@@ -9,6 +9,7 @@ catalog; when something is missing the reply says so instead of guessing.
 from __future__ import annotations
 
 import re
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +19,7 @@ from sqlalchemy import delete, func, select
 from assistant.qa.questions import QA_INTENTS
 from assistant.state import DialogueState, Pending
 from assistant.turn import Parse, Reply, TrackRef
-from catalog.models import PlayHistory, Playlist, PlaylistItem, Tag, Track
+from catalog.models import AudioFeatures, PlayHistory, Playlist, PlaylistItem, Tag, Track
 from musicbert.errors import MusicBertError, NotFoundError
 
 DEFAULT_RESULTS = 5
@@ -30,6 +31,21 @@ _DIRECTION_WORDS = {
     "louder": ("loud powerful", "quiet soft"),
     "quieter": ("quiet soft", "loud powerful"),
 }
+#: Refinements that ask for a faster (+1) or slower (-1) tempo: direction words, and
+#: mood words asked for more of ("more upbeat", "calmer") or less of ("less energetic").
+_TEMPO_DIRECTIONS = {"faster": 1, "slower": -1}
+_TEMPO_MOODS = {
+    **dict.fromkeys(
+        ("upbeat", "energetic", "fast", "lively", "uplifting", "aggressive", "intense"), 1
+    ),
+    **dict.fromkeys(
+        ("calm", "slow", "relaxing", "chill", "peaceful", "mellow", "dreamy", "sleepy"), -1
+    ),
+}
+#: A tempo refinement keeps tracks at least this far beyond the median of what was
+#: offered: 5% of it, and never less than TEMPO_MIN_STEP bpm (tempo estimates are rough).
+TEMPO_STEP = 0.05
+TEMPO_MIN_STEP = 3.0
 
 
 @dataclass
@@ -254,6 +270,12 @@ def _sql_ids(
     for word in words:
         tagged = select(Tag.track_id).where(func.lower(Tag.name) == word.lower())
         q = q.where(Track.id.in_(tagged))
+    if filters.get("tempo_min") is not None or filters.get("tempo_max") is not None:
+        q = q.join(AudioFeatures, AudioFeatures.track_id == Track.id)
+        if filters.get("tempo_min") is not None:
+            q = q.where(AudioFeatures.tempo >= filters["tempo_min"])
+        if filters.get("tempo_max") is not None:
+            q = q.where(AudioFeatures.tempo <= filters["tempo_max"])
     if exclude:
         q = q.where(Track.id.not_in(exclude))
     q = q.order_by(Track.id).limit(k)
@@ -307,7 +329,8 @@ def find_music(
     head = (
         f"Here {'is' if len(refs) == 1 else 'are'} {len(refs)} track{'s' if len(refs) != 1 else ''}"
     )
-    head += f" for {described}" if described else ""
+    if described:
+        head += f" for {described}" if query else f" {described}"  # "3 tracks by Maxstack"
     if hits is None and query:
         head += " (matched on tags: this library has no MusicBERT vectors to search by sound)"
     text = f"{head}:\n{numbered(refs)}"
@@ -324,8 +347,13 @@ def _describe_filters(filters: dict[str, Any]) -> str:
         parts.append(f"from {filters['album']}")
     if filters.get("year_min") is not None:
         parts.append(f"from {filters['year_min']}-{filters['year_max']}")
-    if filters.get("tempo_min") is not None:
-        parts.append(f"at {filters['tempo_min']:g}-{filters['tempo_max']:g} bpm")
+    low, high = filters.get("tempo_min"), filters.get("tempo_max")
+    if low is not None and high is not None:
+        parts.append(f"at {low:g}-{high:g} bpm")
+    elif low is not None:
+        parts.append(f"at {low:g} bpm or more")
+    elif high is not None:
+        parts.append(f"at {high:g} bpm or less")
     return " ".join(parts)
 
 
@@ -540,6 +568,13 @@ def more_like_this(ctx: ActionContext, parse: Parse, state: DialogueState) -> Re
 
 
 def refine(ctx: ActionContext, parse: Parse, state: DialogueState) -> Reply:
+    """Change the last search ("more upbeat", "less dark", "only piano", "faster").
+
+    The query moves toward / away from the words (``SearchEngine.refine``). A change
+    of pace ("faster", "more upbeat", "calmer") also bounds the tempo beyond the
+    median of the tracks offered last, so the new ones are measurably faster or
+    slower; the reply gives both medians.
+    """
     action = "action_refine"
     directions = parse.values("direction")
     words = build_query(parse)
@@ -549,6 +584,8 @@ def refine(ctx: ActionContext, parse: Parse, state: DialogueState) -> Reply:
     filters = {**state.filters, **new_filters}
     base = state.last_query
     if not base and state.current_track_id is None:
+        if words or new_filters:  # "something calmer" before any search: search for it
+            return search_music(ctx, parse, state)
         return _reply(
             "Refine what? Ask for some music first (e.g. “recommend something calm”).",
             parse,
@@ -567,9 +604,27 @@ def refine(ctx: ActionContext, parse: Parse, state: DialogueState) -> Reply:
         return _reply(
             "How should I change it? Say e.g. “faster”, “more upbeat”, “only piano”.", parse, action
         )
+    pace = None
+    way = _tempo_way(parse)
+    if way and "tempo_min" not in new_filters:  # an explicit "around 120 bpm" wins
+        offered = state.last_results or [state.current_track_id]
+        pace = _pace_bound(ctx, offered, way, state.rejected)
+        if pace is not None:
+            if pace["bound"] is None:
+                return _reply(pace["text"], parse, action, **{"tempo": pace})
+            filters.pop("tempo_min", None)
+            filters.pop("tempo_max", None)
+            filters["tempo_min" if way > 0 else "tempo_max"] = pace["bound"]
     if ctx.search is None:
-        query = " ".join([*(base or "").split(), *" ".join(toward).split()]).strip()
-        return find_music(ctx, parse, state, action, query=query, filters=filters)
+        if pace is not None:
+            # Tags are hard conditions here: the pace words ("calm", "upbeat") become the
+            # tempo bound instead of tags, the others stay ("only piano, faster").
+            terms = (base or "").split() + ([] if "less" in directions else words.split())
+            query = " ".join(dict.fromkeys(t for t in terms if t.casefold() not in _TEMPO_MOODS))
+        else:
+            query = " ".join([*(base or "").split(), *" ".join(toward).split()]).strip()
+        found = find_music(ctx, parse, state, action, query=query, filters=filters)
+        return _with_pace(ctx, found, pace)
     k = _count(parse)
     try:
         query = base if base else ctx.search._seed_vectors([state.current_track_id])[0]
@@ -590,7 +645,80 @@ def refine(ctx: ActionContext, parse: Parse, state: DialogueState) -> Reply:
     state.last_results = [r.id for r in refs]
     state.current_track_id = refs[0].id
     change = ", ".join(x for x in ([*toward] + [f"less {a}" for a in away]) if x)
-    return _reply(f"Adjusted ({change}):\n{numbered(refs)}", parse, action, refs)
+    reply = _reply(f"Adjusted ({change}):\n{numbered(refs)}", parse, action, refs)
+    return _with_pace(ctx, reply, pace)
+
+
+def _tempo_way(parse: Parse) -> int:
+    """+1 when a refinement asks for a faster pace, -1 for a slower one, 0 otherwise."""
+    directions = parse.values("direction")
+    sign = -1 if "less" in directions else 1
+    way = sum(_TEMPO_DIRECTIONS.get(d, 0) for d in directions)
+    way += sum(sign * _TEMPO_MOODS.get(m.casefold(), 0) for m in parse.values("mood"))
+    return (way > 0) - (way < 0)
+
+
+def _tempi(ctx: ActionContext, ids: list[int]) -> list[float]:
+    """The known tempi (bpm) of these tracks."""
+    from catalog.queries import track_rows
+
+    return [
+        float(t.features.tempo)
+        for t in track_rows(ctx.catalog, [i for i in ids if i is not None])
+        if t.features is not None and t.features.tempo
+    ]
+
+
+def _pace_bound(
+    ctx: ActionContext, offered: list[int], way: int, rejected: list[int]
+) -> dict[str, Any] | None:
+    """The tempo bound for "faster" (way 1) / "slower" (way -1) than the tracks offered.
+
+    None when the offered tracks have no measured tempo (the text alone refines);
+    bound None, with a text saying so, when no track in the library is beyond it.
+    """
+    tempi = _tempi(ctx, offered)
+    if not tempi:
+        return None
+    before = statistics.median(tempi)
+    step = max(TEMPO_MIN_STEP, TEMPO_STEP * before)
+    bound = round(before + way * step, 1)
+    column = AudioFeatures.tempo
+    q = select(func.count()).select_from(AudioFeatures)
+    q = q.where(column >= bound if way > 0 else column <= bound)
+    if rejected:
+        q = q.where(AudioFeatures.track_id.not_in(rejected))
+    with ctx.catalog.session() as s:
+        n = s.scalar(q)
+    word = "faster" if way > 0 else "slower"
+    pace = {"way": word, "before": round(before, 1), "bound": bound}
+    if not n:
+        pace["bound"] = None
+        pace["text"] = (
+            f"Nothing in your library is {word}: the tracks I offered have a median tempo "
+            f"of {before:.0f} bpm, and no track is {'above' if way > 0 else 'below'} "
+            f"{bound:g} bpm."
+        )
+    return pace
+
+
+def _with_pace(ctx: ActionContext, reply: Reply, pace: dict[str, Any] | None) -> Reply:
+    """Say how the tempo moved ("faster: median 132 bpm, was 96") and record it in the data."""
+    if pace is None or not reply.tracks:
+        return reply
+    tempi = _tempi(ctx, [r.id for r in reply.tracks])
+    if not tempi:
+        return reply
+    pace = {**pace, "after": round(statistics.median(tempi), 1)}
+    note = f"{pace['way']}: median {pace['after']:.0f} bpm, was {pace['before']:.0f}"
+    head, sep, rest = reply.text.partition(":\n")
+    if head.endswith(")"):
+        head = f"{head[:-1]}; {note})"
+    else:
+        head = f"{head} ({note})"
+    reply.text = head + sep + rest
+    reply.data["tempo"] = pace
+    return reply
 
 
 def playback_control(ctx: ActionContext, parse: Parse, state: DialogueState) -> Reply:

@@ -98,7 +98,9 @@ class NameMatcher:
                 continue
             spans = list(zip(slot_names, match.groups(), strict=True))
             if all(self._is_name(words) for _, words in spans):
-                return Correction(text)  # a known phrasing with names in it
+                if any(self._is_name(words, own_words=False) for _, words in spans):
+                    return Correction(text)  # a known phrasing with names in it
+                continue  # only phrasing words in its slots ("play not so music"): try others
             odd = [(slot, words) for slot, words in spans if not self._is_name(words)]
             if len(odd) != 1:
                 continue
@@ -114,9 +116,10 @@ class NameMatcher:
             return Correction(text)
         return max(candidates, key=lambda c: c.similarity)
 
-    def _is_name(self, words: str) -> bool:
-        """Words needing no correction: names or name parts in a row, or a phrasing's own words."""
-        if words in self._phrase_runs:
+    def _is_name(self, words: str, own_words: bool = True) -> bool:
+        """Words needing no correction: names or name parts in a row, or (``own_words``)
+        a phrasing's own words."""
+        if own_words and words in self._phrase_runs:
             return True
         tokens = words.split()
         ends = {0}  # prefixes of ``tokens`` made of whole name parts

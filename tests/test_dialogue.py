@@ -3,6 +3,8 @@ the real MiniLM NLU, QA and search): follow-ups, questions, confirmations, bad i
 
 from __future__ import annotations
 
+import statistics
+
 import pytest
 from sqlalchemy import func, select
 
@@ -87,6 +89,85 @@ def test_recommend_then_refine_and_pick(bot):
     second = refined.tracks[1]
     picked = bot.handle("the second one")
     assert picked.tracks[0].id == second.id
+
+
+def tempi(bot, refs):
+    from catalog.models import AudioFeatures
+
+    ids = [r.id for r in refs]
+    with bot.catalog.session() as s:
+        rows = dict(
+            s.execute(
+                select(AudioFeatures.track_id, AudioFeatures.tempo).where(
+                    AudioFeatures.track_id.in_(ids)
+                )
+            ).all()
+        )
+    return [rows[i] for i in ids]
+
+
+def test_a_bare_description_is_a_search_not_a_question(bot):
+    reply = bot.handle("epic orchestral battle music")
+    assert reply.parse.intent == "search_music" and reply.action == "action_search_music"
+    assert reply.parse.first("track") is None  # "battle music" ends the description
+    assert bot.state.last_query == "epic orchestral"
+    assert reply.tracks[0].title == "Battle Music"  # found by what it sounds like
+    for text in ("calm piano", "jazz", "upbeat electronic with female vocals"):
+        reply = bot.handle(text)
+        assert reply.action in ("action_search_music", "action_play_music"), (text, reply.text)
+        assert reply.tracks, text
+    # named, the track is still the track
+    assert bot.handle("play Battle Music").tracks[0].title == "Battle Music"
+    assert "Aleksi Aubry-Carlson" in bot.handle("who wrote Battle Music?").text
+
+
+def test_more_upbeat_raises_the_tempo_and_slower_lowers_it(bot):
+    calm = bot.handle("recommend something calm")
+    was = statistics.median(tempi(bot, calm.tracks))
+    up = bot.handle("make it more upbeat")
+    assert up.parse.intent == "refine" and up.action == "action_refine"
+    now = statistics.median(tempi(bot, up.tracks))
+    assert now > was and min(tempi(bot, up.tracks)) > was
+    assert f"faster: median {now:.0f} bpm, was {was:.0f}" in up.text
+    assert up.data["tempo"]["before"] == was and up.data["tempo"]["after"] == now
+    assert [t.id for t in up.tracks] == bot.state.last_results
+
+    faster = bot.handle("faster")
+    fastest = statistics.median(tempi(bot, faster.tracks))
+    assert faster.action == "action_refine" and fastest > now
+    again = bot.handle("faster")  # nothing is faster than the fastest: said, nothing changes
+    assert not again.tracks and "Nothing in your library is faster" in again.text
+    assert bot.state.last_results == [t.id for t in faster.tracks]
+
+    slower = bot.handle("slower")
+    slow = statistics.median(tempi(bot, slower.tracks))
+    assert slower.action == "action_refine" and slow < fastest
+    assert max(tempi(bot, slower.tracks)) < fastest
+    calmer = bot.handle("calmer")
+    assert calmer.action == "action_refine"
+    assert statistics.median(tempi(bot, calmer.tracks)) < slow
+    assert "slower: median" in calmer.text
+
+
+def test_tempo_refinement_without_vectors(catalog):
+    from assistant.dialogue import Assistant
+    from tests.dialogue_library import build_library, shared_models
+
+    embedder, nlu = shared_models()
+    build_library(catalog, embedder)
+    nlu.refresh_names(catalog)
+    bot = Assistant(catalog, nlu=nlu)  # no embedder: no search engine, tags in SQL
+    first = bot.handle("find calm music")
+    assert [t.title for t in first.tracks] == ["The Knolls of Doldesh"]
+    up = bot.handle("faster")
+    assert up.action == "action_refine" and up.tracks
+    assert min(tempi(bot, up.tracks)) > 70 and "faster: median" in up.text
+
+
+def test_refining_before_any_search_searches(bot):
+    reply = bot.handle("something calmer")
+    assert reply.parse.intent == "refine"
+    assert reply.action == "action_search_music" and reply.tracks
 
 
 def test_search_by_artist_and_unknown_names(bot):

@@ -90,6 +90,35 @@ def test_patterns_numbers_decades_tempi_ordinals(extractor):
     ]  # fmt: skip
 
 
+def test_a_title_inside_a_description_is_not_a_name(extractor):
+    # "battle music" after a mood and a genre continues the description ...
+    for intent in (None, "search_music", "ask_content"):
+        assert ents(extractor, "epic orchestral battle music", intent) == [
+            ("mood", "epic", "epic"),
+            ("genre", "orchestral", "orchestral"),
+        ]
+    assert ents(extractor, "calm and sad love theme", "search_music") == [
+        ("mood", "calm", "calm"),
+        ("mood", "sad", "sad"),
+    ]
+    # ... but the same words are the track when written as a title or led in otherwise
+    assert ents(extractor, "epic Battle Music", "play_music") == [
+        ("mood", "epic", "epic"),
+        ("track", "Battle Music", "Battle Music"),
+    ]
+    assert ents(extractor, "play battle music", "play_music") == [
+        ("track", "battle music", "Battle Music")
+    ]
+    assert ents(extractor, "is battle music epic?", "ask_content") == [
+        ("track", "battle music", "Battle Music"),
+        ("mood", "epic", "epic"),
+    ]
+    assert ents(extractor, "what key is Battle Music in", "ask_track_info") == [
+        ("attribute", "key", "key"),
+        ("track", "Battle Music", "Battle Music"),
+    ]
+
+
 def test_playlist_names_from_context_and_catalog(extractor):
     assert ents(extractor, "add this to my road trip playlist", "playlist_add") == [
         ("playlist", "road trip", "road trip")

@@ -45,6 +45,69 @@ def test_parses_unseen_sentences(nlu, text, intent, entities):
     assert parse.ranking[0][0] == parse.intent or parse.intent == "out_of_scope"
 
 
+@pytest.mark.parametrize(
+    "text, entities",
+    [
+        ("epic orchestral battle music", [("mood", "epic"), ("genre", "orchestral")]),
+        ("jazz", [("genre", "jazz")]),
+        ("calm piano", [("mood", "calm"), ("instrument", "piano")]),
+        ("something epic", [("mood", "epic")]),
+        ("upbeat electronic with female vocals", [("mood", "upbeat"), ("genre", "electronic"),
+                                                  ("instrument", "vocals")]),
+        ("dark ambient stuff for reading", [("mood", "dark"), ("genre", "ambient")]),
+        ("sad violin", [("mood", "sad"), ("instrument", "violin")]),
+    ],
+)  # fmt: skip
+def test_a_bare_description_asks_for_music(nlu, text, entities):
+    parse = nlu.parse(text)
+    assert parse.intent in ("search_music", "play_music", "recommend"), parse.ranking
+    assert [(e.entity, e.value) for e in parse.entities] == entities
+
+
+@pytest.mark.parametrize(
+    "text, intent",
+    [
+        ("play Battle Music", "play_music"),
+        ("play battle music", "play_music"),
+        ("who wrote Battle Music?", "ask_track_info"),
+        ("what key is Battle Music in", "ask_track_info"),
+    ],
+)
+def test_the_same_words_still_name_the_track(nlu, text, intent):
+    parse = nlu.parse(text)
+    assert parse.intent == intent, parse.ranking
+    assert parse.first("track") == "Battle Music"
+
+
+class _Leaning:
+    """An intent model that always says one intent, to test what the rule overrides."""
+
+    def __init__(self, labels, intent):
+        self.labels, self.intent = labels, intent
+
+    def predict(self, vectors):
+        import numpy as np
+
+        probs = np.full((len(vectors), len(self.labels)), 0.01)
+        probs[:, self.labels.index(self.intent)] = 1.0
+        return probs / probs.sum(axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("leaning", ["ask_content", "ask_concept", "describe_track"])
+def test_a_description_read_as_a_question_becomes_a_search(nlu, monkeypatch, leaning):
+    monkeypatch.setattr(nlu, "model", _Leaning(nlu.model.labels, leaning))
+    for text in ("epic orchestral battle music", "calm piano", "some dark electronic stuff",
+                 "jazz", "relaxing harp for sleeping", "80s synth"):  # fmt: skip
+        parse = nlu.parse(text)
+        assert parse.intent == "search_music", text
+        assert parse.first("track") is None
+        assert parse.ranking[0][0] == leaning  # the ranking still says what the model guessed
+    # questions, names, comparisons and unknown words first stay with the classifier
+    for text in ("is it calm", "calm piano?", "what is jazz", "explain baroque music",
+                 "Nebula", "calm Nebula", "more upbeat", "i love jazz"):  # fmt: skip
+        assert nlu.parse(text).intent == leaning, text
+
+
 def test_low_confidence_goes_out_of_scope(nlu, monkeypatch):
     monkeypatch.setattr(nlu, "threshold", 1.01)
     parse = nlu.parse("play Battle Music")

@@ -2,8 +2,9 @@
 
 ``NLU`` runs in process: MiniLM sentence embeddings + logistic regression for
 the intent, a catalog gazetteer + patterns for the entities, both trained from
-``assistant/rasa_project/data/nlu.yml``. ``RasaNLU`` asks a running Rasa
-server instead (``--nlu rasa --rasa-url URL``).
+``assistant/rasa_project/data/nlu.yml``; a bare description the classifier took
+for a question is a search (``assistant.nlu.description``). ``RasaNLU`` asks a
+running Rasa server instead (``--nlu rasa --rasa-url URL``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from assistant.nlu.description import QUESTION_INTENTS, SEARCH_INTENT, reroute
 from assistant.nlu.entities import EntityExtractor, Vocabulary, catalog_vocabulary
 from assistant.nlu.intent_classifier import IntentModel, TextEncoder, load_or_train, mask
 from assistant.nlu.rasa_format import NLU_FILE, NLUData, load_nlu
@@ -95,7 +97,15 @@ class NLU:
         intent, confidence = ranking[0]
         if confidence < self.threshold:
             intent = FALLBACK_INTENT
-        return Parse(text, intent, confidence, self.extractor.select(text, cands, intent), ranking)
+        entities = self.extractor.select(text, cands, intent)
+        if intent in QUESTION_INTENTS:  # a bare description read as a question asks for music
+            described = self.extractor.select(text, cands, SEARCH_INTENT)
+            probs_by_label = dict(zip(self.model.labels, map(float, probs), strict=True))
+            request = reroute(intent, probs_by_label, text, described, cands)
+            if request is not None:
+                intent, confidence = request
+                entities = described
+        return Parse(text, intent, confidence, entities, ranking)
 
 
 def make_nlu(

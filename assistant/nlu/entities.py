@@ -393,8 +393,10 @@ class EntityExtractor:
         """The non-overlapping winners among ``cands`` allowed for ``intent``, in text order."""
         if intent in NO_ENTITY_INTENTS:
             return []
+        cands = [c for c in cands if _allowed(c, intent)]
+        cands = [c for c in cands if not _inside_description(text, c, cands)]
         cands = sorted(
-            (c for c in cands if _allowed(c, intent)),
+            cands,
             key=lambda c: (c.end - c.start, c.source, c.from_lookup, round(c.confidence, 3)),
             reverse=True,
         )
@@ -435,6 +437,32 @@ def _allowed(c: Candidate, intent: str | None) -> bool:
     if c.entity == "playlist" and c.source != PATTERN and intent not in PLAYLIST_INTENTS:
         return False
     return True
+
+
+#: What may stand between two words of one description ("calm, slow and quiet").
+_DESCRIPTION_GAP = re.compile(r"[\s,/&+-]*(?:(?:and|or|with)\s+)?", re.I)
+
+
+def _inside_description(text: str, c: Candidate, cands: list[Candidate]) -> bool:
+    """Whether ``c`` is a lower-case title that only continues a description.
+
+    In "epic orchestral battle music" the words "battle music" spell the track
+    "Battle Music", but they are the tail of a description: a mood and a genre lead
+    into them. A title (or a playlist name without the word "playlist") written in
+    lower case right after a genre, mood or instrument word is read as part of that
+    description, not as a name; written with capitals ("epic Battle Music") or led in
+    by anything else ("play battle music", "is battle music epic?") it stays a name.
+    """
+    if c.entity not in ("track", "album", "playlist") or c.source == PATTERN:
+        return False
+    if text[c.start : c.start + 1].isupper():
+        return False
+    for d in cands:
+        if d.entity in TAG_TYPES and d.end <= c.start and d.source != FUZZY:
+            gap = _DESCRIPTION_GAP.match(text, d.end)
+            if gap is not None and gap.end() == c.start:
+                return True
+    return False
 
 
 def _case_bonus(text: str, c: Candidate) -> float:

@@ -3,8 +3,9 @@
 The sentence embeddings come from MusicBERT's own text tower (all-MiniLM-L6-v2),
 so the assistant loads one text model. Before embedding, names and tag words
 are replaced by placeholders ("play Song Title") so the classifier learns the
-shape of a request rather than the names in the examples, and synonyms by their
-value ("skip" -> "next"). The fitted model is cached under
+shape of a request rather than the names in the examples (a comparative mood keeps
+its ending, "happier" -> "calmer", so a change is not read as a new description),
+and synonyms by their value ("skip" -> "next"). The fitted model is cached under
 ``cache_dir("nlu")`` keyed by the hash of nlu.yml and the tower's weights, so
 training runs only when the data or the model changes.
 """
@@ -23,7 +24,7 @@ import numpy as np
 from assistant.turn import Entity
 from musicbert.paths import cache_dir
 
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 PLACEHOLDERS = {
     "track": "Song Title",
     "artist": "Artist Name",
@@ -41,10 +42,19 @@ def mask(text: str, entities: Sequence[Entity]) -> str:
     out = text
     for e in sorted(entities, key=lambda e: -e.start):
         if e.entity in PLACEHOLDERS:
-            out = out[: e.start] + PLACEHOLDERS[e.entity] + out[e.end :]
+            word = PLACEHOLDERS[e.entity]
+            if e.entity == "mood" and _comparative(text[e.start : e.end], e.value):
+                word += "er"  # "calmer" stays a comparison (refine), "calm" a description
+            out = out[: e.start] + word + out[e.end :]
         elif e.entity in CANONICAL:
             out = out[: e.start] + e.value.replace("_", " ") + out[e.end :]
     return out
+
+
+def _comparative(surface: str, value: str) -> bool:
+    """A surface that compares its value: "calmer" for calm, "happier" for happy."""
+    surface, value = surface.casefold(), value.casefold()
+    return surface != value and surface.endswith("er") and not value.endswith("er")
 
 
 class TextEncoder:
