@@ -5,6 +5,12 @@ SQLite (the default) lives in ``MUSICBERT_HOME/catalog.db`` with WAL journaling
 foreign keys on (SQLite ignores them otherwise, and deleted tracks would leave
 orphan tags). Any SQLAlchemy URL, PostgreSQL included, can be given with
 ``--db`` or ``MUSICBERT_DB``. Opening also creates or upgrades the schema.
+
+A catalog whose file or folder cannot be written (a read-only disk, another user's
+library) is opened read-only: SQLite ``mode=ro``, and ``immutable`` when its WAL
+index cannot be created beside it. Reading commands work as usual (playing records
+no history); writing ones (``Catalog.session`` committing changes) fail with a
+``ConfigError`` that says so.
 """
 
 from __future__ import annotations
@@ -12,12 +18,14 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.models import Base
@@ -57,6 +65,15 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
         cursor.close()
 
 
+def _sqlite_read_only_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+    finally:
+        cursor.close()
+
+
 def _use_wal(cursor) -> None:
     """Switch to WAL once (the mode is stored in the file).
 
@@ -76,6 +93,18 @@ def _use_wal(cursor) -> None:
             time.sleep(0.02)
 
 
+def _only_history(session: Session) -> bool:
+    """Whether a session's only pending changes are new play-history rows."""
+    from catalog.models import PlayHistory
+
+    return (
+        bool(session.new)
+        and not session.dirty
+        and not session.deleted
+        and all(isinstance(obj, PlayHistory) for obj in session.new)
+    )
+
+
 @dataclass
 class Catalog:
     """The database handle every layer above receives."""
@@ -83,6 +112,12 @@ class Catalog:
     url: str
     engine: Engine
     sessions: sessionmaker[Session] = field(repr=False)
+    #: Opened read-only because the database file or its folder cannot be written.
+    read_only: bool = False
+    #: Why (for messages), e.g. "the folder /x cannot be written".
+    read_only_reason: str | None = None
+    #: The ``file:`` URI every SQLite connection to a read-only catalog must use.
+    sqlite_uri: str | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -95,14 +130,33 @@ class Catalog:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A session that commits on success and rolls back on any error."""
+        """A session that commits on success and rolls back on any error.
+
+        A write refused because the database is read-only becomes a ``ConfigError``.
+        """
         with self.sessions() as session:
             try:
                 yield session
+                if self.read_only and _only_history(session):
+                    session.rollback()  # a read-only library keeps no play history
+                    return
                 session.commit()
+            except OperationalError as exc:
+                session.rollback()
+                if "readonly" in str(exc.orig or exc).replace("-", "").replace(" ", "").lower():
+                    raise ConfigError(self.read_only_message()) from exc
+                raise
             except BaseException:
                 session.rollback()
                 raise
+
+    def read_only_message(self) -> str:
+        why = self.read_only_reason or "the database cannot be written"
+        return (
+            f"the catalog at {self.display_url} is read-only ({why}); reading works, but "
+            "this needs to write: make it writable or point MUSICBERT_HOME (or --db) at a "
+            "writable folder"
+        )
 
     def close(self) -> None:
         self.engine.dispose()
@@ -131,13 +185,124 @@ def _engine(url: str) -> Engine:
     return engine
 
 
+def _sqlite_file(url: str) -> Path | None:
+    """The database file of a plain SQLite file URL; None for anything else."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    database = parsed.database or ""
+    if not database or database == ":memory:" or database.startswith("file:") or parsed.query:
+        return None
+    return Path(database).expanduser().absolute()
+
+
+def _not_writable(path: Path) -> str | None:
+    """Why SQLite could not write the database at ``path`` (None when it can)."""
+    folder = path.parent
+    if not os.access(folder, os.W_OK):
+        return f"the folder {folder} is read-only"
+    if path.exists() and not os.access(path, os.W_OK):
+        return f"the file {path} is read-only"
+    return None
+
+
+def _read_only_uri(path: Path) -> str:
+    """``mode=ro``; plus ``immutable`` when SQLite could not create the WAL index file
+    beside it (it needs ``-shm`` to read a WAL database; immutable reads without)."""
+    uri = "file:" + urllib.parse.quote(str(path)) + "?mode=ro"
+    shm = path.with_name(path.name + "-shm")
+    if not shm.exists() and not os.access(path.parent, os.W_OK):
+        uri += "&immutable=1"
+    return uri
+
+
+def _check_folder(path: Path) -> None:
+    """A clear error when the catalog's folder is missing, or a file stands in its way."""
+    for parent in (path.parent, *path.parent.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(
+                    f"cannot open the catalog at {path}: {parent} is a file, not a folder; "
+                    "move it away or point MUSICBERT_HOME (or --db) elsewhere"
+                )
+            break
+    if path.is_dir():
+        raise ConfigError(
+            f"cannot open the catalog at {path}: that is a folder, not a database file"
+        )
+    if not path.parent.is_dir():
+        raise ConfigError(
+            f"cannot open the catalog at {path}: the folder {path.parent} does not exist; "
+            "create it or point MUSICBERT_HOME (or --db) elsewhere"
+        )
+
+
+def _open_read_only(url: str, path: Path, why: str) -> Catalog:
+    """The catalog at ``path`` for reading only (its file or folder cannot be written)."""
+    if not path.exists():
+        raise ConfigError(
+            f"there is no catalog at {path} and it cannot be created there ({why}); "
+            "point MUSICBERT_HOME (or --db) at a writable folder"
+        )
+    uri = _read_only_uri(path)
+    engine = create_engine(
+        url,
+        creator=lambda: sqlite3.connect(
+            uri, uri=True, timeout=SQLITE_BUSY_TIMEOUT_S, check_same_thread=False
+        ),
+    )
+    event.listen(engine, "connect", _sqlite_read_only_pragmas)
+    try:
+        from catalog.migrations import _check_not_newer, current_version
+
+        with engine.connect() as conn:
+            found = current_version(conn)
+        _check_not_newer(found)
+    except DBAPIError as exc:
+        engine.dispose()
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise ConfigError(
+            f"cannot open the read-only catalog at {safe_url(url)} ({why}): {reason}"
+        ) from exc
+    except BaseException:
+        engine.dispose()
+        raise
+    from catalog.models import SCHEMA_VERSION
+
+    if found != SCHEMA_VERSION:
+        engine.dispose()
+        raise ConfigError(
+            f"the catalog at {safe_url(url)} is read-only ({why}) and its schema "
+            f"(version {found}) needs an upgrade to version {SCHEMA_VERSION}, which writes; "
+            "open it once where it can be written"
+        )
+    return Catalog(
+        url,
+        engine,
+        sessionmaker(engine, expire_on_commit=False),
+        read_only=True,
+        read_only_reason=why,
+        sqlite_uri=uri,
+    )
+
+
 def open_catalog(url: str | None = None) -> Catalog:
     """Connect, create or upgrade the schema, and return the handle.
 
     Raises ConfigError for a URL that cannot be used, a server that cannot be
     reached, a file that is not a database, or a schema newer than this code.
+    A SQLite file that cannot be written is opened read-only (``Catalog.read_only``).
     """
     url = url or default_url()
+    path = _sqlite_file(url)
+    if path is not None:
+        _check_folder(path)
+        why = _not_writable(path)
+        if why:
+            return _open_read_only(url, path, why)
     engine = _engine(url)
     try:
         from catalog.migrations import upgrade

@@ -11,7 +11,12 @@ A run has four steps, each safe to interrupt:
    re-analysed); new path + the hash of a track that is still present -> reported as a
    duplicate (one track per distinct content, see ``DUPLICATES`` below); else -> new.
 3. analyse: tags (mutagen) and decoding + analysis (``catalog.analysis``) in a pool of
-   worker processes (forkserver, so torch in the parent is never forked).
+   worker processes (forkserver, so torch in the parent is never forked). Each worker
+   watches the ingest process and exits as soon as it is gone, however it died (kill -9
+   included), so a killed run leaves no workers, forkserver or resource tracker behind.
+   A file whose decoded length disagrees with what its container declares (cut short,
+   mis-declared header, decoding that stops part-way) is ingested with a warning the
+   summary lists, or skipped when less than one model patch (~3 s) of it decodes.
 4. commit: in the parent, optionally embed each analysed track (torch stays in one
    process), then write batches of complete tracks, one transaction per batch. A
    track row therefore never exists without its features, tags and embedding, and a
@@ -29,11 +34,14 @@ that ``open`` accepts. Everything else is stored unchanged (emoji included).
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import multiprocessing
 import os
+import signal
 import stat
 import sys
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Sequence
@@ -51,7 +59,7 @@ from catalog.db import Catalog
 from catalog.models import Album, Artist, AudioFeatures, Embedding, Tag, Track
 from catalog.tags import FileTags, display_name, read_tags
 from musicbert.audio_io import SUPPORTED_EXTENSIONS
-from musicbert.errors import MusicBertError
+from musicbert.errors import ConfigError, MusicBertError
 
 RAW_PATH_PREFIX = "fs-bytes:"
 DEFAULT_BATCH = 16
@@ -63,6 +71,11 @@ MODEL_TAG_ALWAYS_KEEP = 0.3
 #: How worker processes start: "forkserver" never forks a parent that holds torch
 #: threads; benchmarks use "spawn" so that workers are direct children (rusage counts them).
 START_METHOD = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+#: Seconds between a worker's checks that the ingest process that started it is alive.
+OWNER_POLL_S = 0.25
+#: One model patch: ``musicbert.logmel`` PATCH_FRAMES * HOP / SR (187 * 256 / 16 kHz).
+#: Not imported from there: that module brings torch into every worker process.
+PATCH_SECONDS = 187 * 256 / 16_000
 
 
 # ---------------------------------------------------------------- paths in the database
@@ -102,6 +115,7 @@ class IngestSummary:
     unchanged: int = 0
     embedded: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, one-line reason)
+    warnings: list[tuple[str, str]] = field(default_factory=list)  # ingested, but (path, why)
     duplicates: list[tuple[str, str]] = field(default_factory=list)  # (path, kept path)
     missing: list[str] = field(default_factory=list)  # catalogued, file gone, kept in catalog
     analysed_seconds: float = 0.0  # audio seconds decoded and analysed
@@ -112,6 +126,7 @@ class IngestSummary:
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["skipped"] = [{"path": p, "reason": r} for p, r in self.skipped]
+        out["warnings"] = [{"path": p, "warning": w} for p, w in self.warnings]
         out["duplicates"] = [{"path": p, "duplicate_of": k} for p, k in self.duplicates]
         return out
 
@@ -127,7 +142,10 @@ class IngestSummary:
             f"skipped {len(self.skipped)}, embedded {self.embedded} "
             f"({self.wall_seconds:.1f} s{speed})"
         ]
+        if self.warnings:
+            out[0] = out[0].replace(" (", f", warnings {len(self.warnings)} (", 1)
         out += [f"skipped {p}: {r}" for p, r in self.skipped]
+        out += [f"warning {p}: {w}; ingested what decodes" for p, w in self.warnings]
         out += [f"duplicate {p}: same content as {k}" for p, k in self.duplicates]
         out += [f"missing {p}: file is gone (track kept)" for p in self.missing]
         return out
@@ -228,20 +246,35 @@ class Analysed:
     sample_rate: int = 0
     channels: int = 0
     error: str | None = None
+    warning: str | None = None  # ingested, but not all of the file decoded (one line)
 
 
 def analyse_job(path: str) -> Analysed:
-    """Tags + decode + analysis of one file. Never raises: errors become a one-line reason."""
-    from catalog.analysis import analyse_file
-    from musicbert.audio_io import probe
+    """Tags + decode + analysis of one file. Never raises: errors become a one-line reason.
+
+    A damaged file (cut short, mis-declared length, decoding that fails part-way) keeps
+    what decodes, with a warning; with less than one patch left it is not worth a track.
+    """
+    from catalog.analysis import SR, analyse_blocks
+    from musicbert.audio_io import DecodeReport, probe, stream
 
     try:
         info = probe(path)
-        analysis = analyse_file(path)
+        report = DecodeReport()
+        analysis = analyse_blocks(stream(path, SR, block_seconds=30.0, report=report))
         if analysis.duration <= 0:
             return Analysed(path, error="decodes to no samples")
+        if report.problem and analysis.duration < PATCH_SECONDS:
+            return Analysed(path, error=f"{report.problem}; too little audio left to use")
         tags = read_tags(path)
-        return Analysed(path, tags, analysis.to_dict(), info.samplerate, info.channels)
+        return Analysed(
+            path,
+            tags,
+            analysis.to_dict(),
+            info.samplerate,
+            info.channels,
+            warning=report.problem,
+        )
     except MusicBertError as exc:
         message = str(exc)
         name = display_name(path)
@@ -254,10 +287,82 @@ def analyse_job(path: str) -> Analysed:
         return Analysed(path, error=f"unexpected {type(exc).__name__}: {str(exc)[:160]}")
 
 
-def _worker_init() -> None:
+def _stat_fields(pid: int) -> list[bytes] | None:
+    """/proc/PID/stat after the command name: [state, ppid, ..., starttime at 19, ...]."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return None
+    return data[data.rindex(b")") + 2 :].split()
+
+
+def process_identity(pid: int) -> bytes | None:
+    """A process's start time (clock ticks since boot) on Linux: pid + this never repeat."""
+    fields = _stat_fields(pid)
+    return fields[19] if fields and len(fields) > 19 else None
+
+
+def process_alive(pid: int, identity: bytes | None) -> bool:
+    """Whether ``pid`` is still the (running, not zombie) process recorded as ``identity``."""
+    if identity is not None:
+        fields = _stat_fields(pid)
+        if not fields or len(fields) <= 19:
+            return False
+        return fields[0] not in (b"Z", b"X", b"x") and fields[19] == identity
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _exit_with_owner(owner: int, identity: bytes | None) -> None:
+    """In a worker: end this process as soon as the ingest process that owns it is gone.
+
+    A killed ingest (kill -9, out-of-memory killer) runs no clean-up, and its workers,
+    waiting on a queue that no one will ever write to, would live on; with them the
+    forkserver and the resource tracker, which wait for their last client. A daemon
+    thread polls the owner (its pid and start time, so a recycled pid does not fool
+    it); where the owner is also the direct parent (``spawn``), Linux's parent-death
+    signal ends the worker at once.
+    """
+    if sys.platform.startswith("linux") and os.getppid() == owner:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if not process_alive(owner, identity):
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(OWNER_POLL_S)
+            if not process_alive(owner, identity):
+                os._exit(1)
+
+    threading.Thread(target=watch, name="owner-watch", daemon=True).start()
+
+
+def _worker_init(owner: int | None = None, identity: bytes | None = None) -> None:
     # One BLAS/FFT thread per worker: the parallelism is across files.
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
+    if owner is not None:
+        _exit_with_owner(owner, identity)
+
+
+def _pool_args() -> dict[str, Any]:
+    """ProcessPoolExecutor arguments shared by every pool of a run."""
+    owner = os.getpid()
+    return {
+        "mp_context": multiprocessing.get_context(START_METHOD),
+        "initializer": _worker_init,
+        "initargs": (owner, process_identity(owner)),
+    }
 
 
 class _Pool:
@@ -276,11 +381,7 @@ class _Pool:
 
     def start(self) -> ProcessPoolExecutor:
         if self.executor is None:
-            self.executor = ProcessPoolExecutor(
-                self.workers,
-                mp_context=multiprocessing.get_context(START_METHOD),
-                initializer=_worker_init,
-            )
+            self.executor = ProcessPoolExecutor(self.workers, **_pool_args())
         return self.executor
 
     def restart(self) -> None:
@@ -313,8 +414,7 @@ class _Pool:
 
 
 def _isolated(fn: Callable, item: Any) -> Any:
-    context = multiprocessing.get_context(START_METHOD)
-    with ProcessPoolExecutor(1, mp_context=context, initializer=_worker_init) as executor:
+    with ProcessPoolExecutor(1, **_pool_args()) as executor:
         try:
             return executor.submit(fn, item).result()
         except BrokenProcessPool:
@@ -505,12 +605,17 @@ def _store_embedding(session: Session, track_id: int, model_id: str, vector: np.
 
 
 def _embed(embedder: Any, path: str) -> tuple[np.ndarray, list[tuple[str, str, float]]]:
-    from musicbert.audio_io import stream
+    """The track's embedding and model tags; a track shorter than one patch gets no tags
+    (musicnn would read mostly zero padding). A damaged file is embedded from what decodes,
+    as its analysis was."""
+    from musicbert.audio_io import DecodeReport, stream
 
-    description = embedder.describe_stream(stream(path))
-    return np.asarray(description.embedding, dtype=np.float32), select_model_tags(
-        getattr(description, "tags", []) or []
-    )
+    description = embedder.describe_stream(stream(path, report=DecodeReport()))
+    tags = getattr(description, "tags", []) or []
+    duration = getattr(description, "duration", None)
+    if duration is not None and float(duration) < PATCH_SECONDS:
+        tags = []
+    return np.asarray(description.embedding, dtype=np.float32), select_model_tags(tags)
 
 
 def _commit_batch(
@@ -577,6 +682,7 @@ def ingest(
     source, attribution, artist...), used by the demo library.
     """
     started = time.perf_counter()
+    require_writable(catalog, "ingest")
     summary = IngestSummary()
     workers = max(1, workers or os.cpu_count() or 1)
     files, summary.skipped = scan(paths)
@@ -611,6 +717,8 @@ def ingest(
                 if result.error:
                     summary.skipped.append((printable(path), result.error))
                     continue
+                if result.warning:
+                    summary.warnings.append((printable(path), result.warning))
                 summary.analysed_seconds += float(result.analysis["duration"])
                 summary.analysed_bytes += size
                 item = _Ready(key, result, digest, size, track_id)
@@ -633,6 +741,16 @@ def ingest(
         )
     summary.wall_seconds = time.perf_counter() - started
     return summary
+
+
+def require_writable(catalog: Catalog, what: str) -> None:
+    """Say plainly that a read-only catalog cannot be written, before any work is done."""
+    if getattr(catalog, "read_only", False):
+        raise ConfigError(
+            f"cannot {what}: the catalog at {catalog.display_url} is read-only "
+            f"({catalog.read_only_reason or 'its folder cannot be written'}); "
+            "make it writable or point MUSICBERT_HOME (or --db) at a writable folder"
+        )
 
 
 def _plan(
@@ -718,6 +836,7 @@ def reindex(
     to those stored paths; ``only_missing`` is the same rule (kept for readability).
     """
     del only_missing  # the rule is always "no embedding for this model id yet"
+    require_writable(catalog, "re-embed tracks")
     model_id = str(embedder.model_id)
     with catalog.session() as session:
         done = set(

@@ -9,9 +9,12 @@ from the stored vectors beyond ``HNSW_MAX``.
 The index is saved beside the database with a JSON sidecar (model id, dim, kind,
 file checksum, a fingerprint of the catalog's embeddings). At open, a missing,
 stale (another model), corrupt or out-of-step index is repaired from the stored
-vectors, and ``sync`` says what it did. Files are replaced atomically (write a
+vectors, and ``sync`` says what it did; a damaged or deleted index is said in words
+a person reads once ("rebuilt the search index: it was damaged (...)", see
+``REPAIRED``), which every command passes on. Files are replaced atomically (write a
 temporary file, fsync, ``os.replace``) so a process killed mid-update leaves
-either the old or the new index, never a torn one.
+either the old or the new index, never a torn one. Where the index folder cannot
+be written (a read-only library), the index lives in memory for the run.
 """
 
 from __future__ import annotations
@@ -50,6 +53,10 @@ FLAT_MAX = 200_000
 HNSW_MAX = 500_000
 KINDS = ("flat", "hnsw", "ivfpq")
 FORMAT_VERSION = 1
+#: How the message of a repaired (damaged or deleted) index begins.
+REPAIRED = "rebuilt the search index: it was"
+#: ``_load`` reasons that mean the saved index was damaged, not merely stale.
+_DAMAGE = ("unreadable", "corrupt", "damaged")
 #: Largest id faiss' range selector accepts comfortably; tombstones are -1.
 _MAX_ID = 2**62
 
@@ -136,6 +143,18 @@ def index_dir(catalog: Catalog) -> Path | None:
         return db_path.parent / "index" / db_path.stem
     key = hashlib.sha256(url.render_as_string(hide_password=True).encode()).hexdigest()[:16]
     return home_dir() / "index" / key
+
+
+def _check_folder(folder: Path) -> None:
+    """A clear error when a file stands where the index folder (or one above it) must be."""
+    for parent in (folder, *folder.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(
+                    f"{parent} is a file, but the search index is kept in the folder "
+                    f"{folder}; move or delete that file (the index is rebuilt from the catalog)"
+                )
+            return
 
 
 def index_filename(model_id: str) -> str:
@@ -274,8 +293,8 @@ class _ChangeProbe:
     """A private SQLite connection whose ``PRAGMA data_version`` moves on every commit
     made by any other connection (this process's pool or another process)."""
 
-    def __init__(self, path: str):
-        self._conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
+    def __init__(self, path: str, uri: bool = False):
+        self._conn = sqlite3.connect(path, uri=uri, check_same_thread=False, timeout=30)
         self._lock = threading.Lock()
         self._version: int | None = None
 
@@ -285,6 +304,9 @@ class _ChangeProbe:
         if url.get_backend_name() != "sqlite" or index_dir(catalog) is None:
             return None
         try:
+            uri = getattr(catalog, "sqlite_uri", None)
+            if uri:  # a read-only catalog: the probe must read it the same way
+                return cls(uri, uri=True)
             return cls(str(Path(url.database).expanduser()))
         except sqlite3.Error:
             return None
@@ -350,6 +372,8 @@ class VectorIndex:
         if path is None:
             folder = index_dir(catalog)
             path = folder / index_filename(model_id) if folder is not None else None
+        if path is not None:
+            _check_folder(path.parent)
         index = cls(model_id, dim, config, catalog=catalog, path=path)
         index.message = index.sync()
         return index
@@ -642,11 +666,24 @@ class VectorIndex:
     def sidecar_path(self) -> Path | None:
         return self.path.with_suffix(".json") if self.path else None
 
+    @property
+    def writable(self) -> bool:
+        """Whether the index can be saved (False in memory and in a read-only folder)."""
+        if self.path is None:
+            return False
+        folder = self.path.parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        return folder.is_dir() and os.access(folder, os.W_OK)
+
     @contextmanager
     def _locked(self, exclusive: bool) -> Iterator[None]:
         """Serialise writers across processes; readers never see a half-written pair."""
         if self.path is None:
             yield
+            return
+        if not exclusive and not self.writable:
+            yield  # a read-only folder: no one can be writing it through this lock
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path.with_suffix(".lock"), "a+") as handle:
@@ -657,8 +694,9 @@ class VectorIndex:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def save(self) -> None:
-        """Write the index then its sidecar, each atomically (no-op when not persisted)."""
-        if self.path is None:
+        """Write the index then its sidecar, each atomically (no-op when not persisted,
+        or when the folder is read-only: the index then lives in memory for this run)."""
+        if self.path is None or not self.writable:
             return
         data = faiss.serialize_index(self._index)
         sidecar = {
@@ -684,8 +722,13 @@ class VectorIndex:
         """Read the saved index; (sidecar, "") on success, (None, why not) otherwise."""
         if self.path is None:
             return None, "not saved (in-memory database)"
+        saved_before = self.path.with_suffix(".lock").exists()  # (taking the lock makes it)
         with self._locked(exclusive=False):
             if not self.path.exists():
+                if self.sidecar_path.exists():
+                    return None, "damaged (the index file is missing)"
+                if saved_before:
+                    return None, "deleted"  # it was here before: its lock file remains
                 return None, "missing"
             try:
                 sidecar = json.loads(self.sidecar_path.read_text())
@@ -735,18 +778,32 @@ class VectorIndex:
         if sidecar is not None and not self.config.kind_fits(self.kind, current.count):
             sidecar, why = None, f"a {self.kind} index, unsuited to {current.count} tracks"
         if sidecar is None:
+            if why.startswith(_DAMAGE) or why == "deleted":
+                return self._rebuild(current, why, repaired=True)
             return self._rebuild(current, f"the index was {why}")
         if self.fingerprint == current.token():
             return f"loaded the {self.kind} index ({self.count} tracks)"
         return self._catch_up(current)
 
-    def _rebuild(self, current: Fingerprint, why: str) -> str:
+    def _rebuild(self, current: Fingerprint, why: str, *, repaired: bool = False) -> str:
         ids, vectors = self._stored.all()
         self._build(ids, vectors)
         self.fingerprint, self.max_created = current.token(), current.max_created or None
         self.save()
+        read_only = self.path is not None and not self.writable
+        memory = "; kept in memory, the folder is read-only" if read_only else ""
+        if repaired:  # said to the person, in words, once (the next open loads the new one)
+            state = "deleted" if why == "deleted" else "damaged"
+            detail = "" if why in ("deleted", "damaged") else why.replace(" (", ": ", 1)
+            detail = detail.removeprefix("damaged: ").rstrip(")")
+            message = (
+                f"{REPAIRED} {state} ({detail + '; ' if detail else ''}{self.count} tracks{memory})"
+            )
+            log.info(message)
+            return message
         message = (
             f"rebuilt the {self.kind} index of {self.count} tracks for {self.model_id!r}: {why}"
+            f"{memory}"
         )
         log.info(message)
         return message

@@ -257,7 +257,11 @@ def _embedder():
 
 
 @pytest.mark.slow
-def test_ingest_with_embedder_stores_vectors_and_model_tags(catalog, library):
+def test_ingest_with_embedder_stores_vectors_and_model_tags(catalog, tmp_path):
+    library = tmp_path / "longer"
+    library.mkdir()
+    for i, name in enumerate(("a.flac", "b.ogg", "c.wav")):  # over one patch: worth tags
+        write_audio(library / name, seconds=4.0, freq=262 + 70 * i, seed=i)
     embedder = _embedder()
     summary = ingest(catalog, [library], embedder=embedder, workers=1, progress=False)
     assert summary.embedded == 3

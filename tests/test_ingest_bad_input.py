@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -63,7 +64,72 @@ def test_zero_byte_file(catalog, tmp_path):
 def test_text_file_named_mp3(catalog, tmp_path):
     (tmp_path / "letter.mp3").write_text("Dear friend,\n" * 200)
     _, reasons = _run(catalog, tmp_path)
-    assert reasons["letter.mp3"].startswith("not decodable audio")
+    assert reasons["letter.mp3"] == "not an audio file (unrecognised format)"
+
+
+def _truncated_library(folder: Path) -> None:
+    """10 s files cut in half (FLAC, Ogg, WAV, MP3) and WAVs whose headers lie."""
+    for ext in ("flac", "ogg", "wav", "mp3"):
+        whole = write_audio(folder / f"whole.{ext}", seconds=10.0)
+        data = whole.read_bytes()
+        (folder / f"half.{ext}").write_bytes(data[: len(data) // 2])
+        whole.unlink()
+    wav = write_audio(folder / "source.wav", seconds=10.0).read_bytes()
+    at = wav.index(b"data") + 4
+    # a data chunk that says 100 bytes (2 ms) while 10 s follow, and one that says 30 s
+    body = wav[at + 4 :]
+    (folder / "says-2ms.wav").write_bytes(wav[:at] + struct.pack("<I", 100) + body)
+    (folder / "says-30s.wav").write_bytes(wav[:at] + struct.pack("<I", 3 * len(body)) + body)
+    (folder / "source.wav").unlink()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_truncated_and_misdeclared_files_are_never_silent(catalog, tmp_path, workers):
+    music = tmp_path / "music"
+    music.mkdir()
+    _truncated_library(music)
+    summary = ingest(catalog, [music], workers=workers, progress=False)
+    warned = {os.path.basename(p): w for p, w in summary.warnings}
+    skipped = {os.path.basename(p): r for p, r in summary.skipped}
+    # cut in half, whatever the format: ingested (what decodes), with a warning that says so
+    assert set(warned) == {"half.flac", "half.ogg", "half.wav", "half.mp3", "says-30s.wav"}
+    assert all(w.startswith("truncated") and "\n" not in w for w in warned.values()), warned
+    assert "10.0 s" in warned["half.wav"] and "30.0 s" in warned["says-30s.wav"]
+    # a header that declares 2 ms of a 10 s file: too little to use, and said why
+    assert set(skipped) == {"says-2ms.wav"}
+    reason = skipped["says-2ms.wav"]
+    assert reason.startswith("mis-declared length") and "10.0 s" in reason
+    tracks = _tracks(catalog)
+    assert {os.fsdecode(name) for name in tracks} == set(warned)
+    for name in (b"half.flac", b"half.ogg", b"half.wav", b"half.mp3"):
+        assert 3.0 < tracks[name].duration < 5.5, (name, tracks[name].duration)
+    lines = summary.lines()
+    assert "warnings 5" in lines[0]
+    assert sum(line.startswith("warning ") for line in lines) == 5
+    assert summary.to_dict()["warnings"][0]["warning"].startswith("truncated")
+
+
+def test_patch_length_is_the_models():
+    from catalog.ingest import PATCH_SECONDS
+    from musicbert.logmel import HOP, PATCH_FRAMES, SR
+
+    assert PATCH_SECONDS == PATCH_FRAMES * HOP / SR
+
+
+@pytest.mark.slow
+def test_tracks_shorter_than_a_patch_get_no_model_tags(catalog, tmp_path):
+    from catalog.models import Tag
+    from musicbert.embedder import Embedder
+
+    write_audio(tmp_path / "blip.wav", seconds=1.0, freq=330)
+    write_audio(tmp_path / "phrase.wav", seconds=8.0, freq=330)
+    summary = ingest(catalog, [tmp_path], embedder=Embedder.load(), workers=1, progress=False)
+    assert summary.added == 2 and summary.embedded == 2
+    with catalog.session() as s:
+        rows = s.execute(select(Track.title, Tag.origin).join(Tag, isouter=True)).all()
+    origins = {title: {origin for t, origin in rows if t == title} for title, _ in rows}
+    assert "model" not in origins["Blip"]
+    assert "model" in origins["Phrase"]
 
 
 def test_unreadable_paths(catalog, tmp_path):

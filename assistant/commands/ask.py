@@ -8,6 +8,7 @@ entities, answer text, tracks and the structured facts.
 from __future__ import annotations
 
 import json
+import sys
 
 
 def register(subparsers) -> None:
@@ -34,12 +35,24 @@ def run(args) -> int:
     except ImportError:  # a checkout without the dialogue layer: questions still work
         reply = _qa_only(args.db, text)
     else:
-        reply = Assistant.from_defaults(db_url=args.db, player=None).handle(text)
+        assistant = Assistant.from_defaults(db_url=args.db, player=None)
+        for notice in repair_notices(assistant):
+            print(f"musicbert: {notice}", file=sys.stderr)
+        reply = assistant.handle(text)
     if args.json:
         print(json.dumps(reply.to_json(), indent=2, default=str, ensure_ascii=False))
     else:
         print(reply_text(reply))
     return 0
+
+
+def repair_notices(assistant) -> list[str]:
+    """What the search index repaired at open (a damaged or deleted index), to say once."""
+    from catalog.vector_index import REPAIRED
+
+    search = getattr(assistant, "search", None)
+    notices = getattr(search, "notices", None) or []
+    return [n for n in notices if isinstance(n, str) and n.startswith(REPAIRED)]
 
 
 def _qa_only(db_url: str | None, text: str):

@@ -28,9 +28,15 @@ def run(args) -> int:
     player, problem = (None, None) if args.no_sound else try_player()
 
     def load():
+        import warnings
+
+        from assistant.commands.ask import repair_notices
         from assistant.dialogue import Assistant
 
-        return Assistant.from_defaults(db_url=args.db, player=player)
+        assistant = Assistant.from_defaults(db_url=args.db, player=player)
+        for notice in repair_notices(assistant):
+            warnings.warn(notice, stacklevel=1)  # the chat shows load warnings as notes
+        return assistant
 
     def names():
         from assistant.voice import catalog_names

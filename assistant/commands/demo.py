@@ -34,9 +34,11 @@ def run(args: argparse.Namespace) -> int:
     from assistant.commands.ingest import load_embedder, sync_vector_index
     from catalog.db import open_catalog
     from catalog.demo import build_demo_library
+    from catalog.ingest import require_writable
 
     catalog = open_catalog(args.db)
     try:
+        require_writable(catalog, "build the demo library")
         embedder = None if args.no_embed else load_embedder(args.checkpoint)
         summary = build_demo_library(
             catalog, embedder, workers=args.workers, progress=not args.json

@@ -45,10 +45,11 @@ def sync_vector_index(catalog, embedder) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from catalog.db import open_catalog
-    from catalog.ingest import ingest
+    from catalog.ingest import ingest, require_writable
 
     catalog = open_catalog(args.db)
     try:
+        require_writable(catalog, "ingest")  # before minutes of model loading
         embedder = None if args.no_embed else load_embedder(args.checkpoint)
         summary = ingest(
             catalog,

@@ -21,12 +21,13 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from assistant.commands.ingest import sync_vector_index
     from catalog.db import open_catalog
-    from catalog.ingest import reindex
+    from catalog.ingest import reindex, require_writable
     from musicbert.embedder import Embedder
 
-    embedder = Embedder.load(args.checkpoint)
     catalog = open_catalog(args.db)
     try:
+        require_writable(catalog, "re-embed tracks")
+        embedder = Embedder.load(args.checkpoint)
         count = reindex(catalog, embedder, progress=not args.json)
         sync_vector_index(catalog, embedder)
     finally:

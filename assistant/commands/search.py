@@ -8,6 +8,12 @@ import json
 import sys
 import warnings
 
+#: The text tower reads at most 256 tokens (about 1,000 characters of English); a longer
+#: query is cut to this many characters before anything reads it, and said so once.
+MAX_QUERY_CHARS = 2000
+#: How much of a long query the JSON output repeats.
+ECHO_CHARS = 200
+
 
 def _add_filters(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("filters (all must hold)")
@@ -133,12 +139,46 @@ def _report(engine, hits, args: argparse.Namespace, request: dict) -> int:
     return 0
 
 
+def _cut_query(query: str) -> tuple[str, bool]:
+    """The query as the engine gets it (at most MAX_QUERY_CHARS, cut at a space)."""
+    if len(query) <= MAX_QUERY_CHARS:
+        return query, False
+    cut = query[:MAX_QUERY_CHARS]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > MAX_QUERY_CHARS // 2 else cut), True
+
+
+def _echo(query: str) -> str:
+    return query if len(query) <= ECHO_CHARS else query[: ECHO_CHARS - 1] + "…"
+
+
 def run_search(args: argparse.Namespace) -> int:
+    from musicbert.text_tower import TextTruncatedWarning
+
     filters = filters_from(args)
+    query, cut = _cut_query(args.query)
     catalog, engine = _engine(args)
     try:
-        hits = engine.search(args.query, k=args.k, filters=filters, diversity=args.diverse)
-        request = {"query": args.query, "k": args.k, "filters": filters.describe()}
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", TextTruncatedWarning)
+            hits = engine.search(query, k=args.k, filters=filters, diversity=args.diverse)
+        notes = []
+        truncated = cut or any(issubclass(w.category, TextTruncatedWarning) for w in caught)
+        if truncated:
+            notes.append(
+                f"the query is long ({len(args.query):,} characters); only its beginning "
+                "was read (the model reads at most 256 word pieces)"
+            )
+        notes += [
+            str(w.message).splitlines()[0]
+            for w in caught
+            if not issubclass(w.category, TextTruncatedWarning) and str(w.message).strip()
+        ]
+        for note in dict.fromkeys(notes):
+            print(f"musicbert: note: {note}", file=sys.stderr)
+        request = {"query": _echo(args.query), "k": args.k, "filters": filters.describe()}
+        if truncated:
+            request["query_chars"] = len(args.query)
         return _report(engine, hits, args, request)
     finally:
         catalog.close()

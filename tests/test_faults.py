@@ -1,0 +1,304 @@
+"""Faults around the catalog (issue 18): a killed ingest leaves no processes, a home or
+index folder that is a file or read-only gives one line (and reading still works),
+decoder chatter and long queries stay off the terminal, a damaged index is said once.
+
+Everything here runs the real ``musicbert`` command on real files: processes are
+killed with SIGKILL, read-only folders are real read-only mounts, indexes are really
+truncated, overwritten or deleted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from assistant.cli import main
+from catalog.db import open_catalog
+from tests.audio_fixtures import write_audio
+
+EXE = str(Path(sys.executable).with_name("musicbert"))
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _env(home: Path) -> dict[str, str]:
+    return {**os.environ, "MUSICBERT_HOME": str(home), "PYTHONPATH": str(ROOT)}
+
+
+def _musicbert(home: Path, *argv: str, timeout: float = 300, wrap: list[str] | None = None):
+    return subprocess.run(
+        [*(wrap or []), EXE, *argv],
+        capture_output=True,
+        text=True,
+        env=_env(home),
+        timeout=timeout,
+    )
+
+
+def _one_line_error(done: subprocess.CompletedProcess, *needles: str) -> None:
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    for needle in needles:
+        assert needle in done.stderr, done.stderr
+
+
+# ------------------------------------------------------------------ 1. kill -9 of an ingest
+
+
+def _stat(pid: int) -> list[bytes] | None:
+    """Fields of /proc/PID/stat after the command name (state first, ppid second)."""
+    try:
+        data = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return None
+    return data[data.rindex(b")") + 2 :].split()
+
+
+def _descendants(root: int) -> dict[int, bytes]:
+    """Every live process below ``root`` -> its start time (its identity with the pid)."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = _stat(int(entry))
+            if fields and fields[0] != b"Z":
+                parents.setdefault(int(fields[1]), []).append(int(entry))
+    found: dict[int, bytes] = {}
+    todo = [root]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            fields = _stat(child)
+            if fields and child not in found:
+                found[child] = fields[19]
+                todo.append(child)
+    return found
+
+
+def _alive(pid: int, identity: bytes) -> bool:
+    fields = _stat(pid)
+    return bool(fields) and fields[0] not in (b"Z", b"X") and fields[19] == identity
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_kill_9_of_an_ingest_leaves_no_worker_processes(tmp_path):
+    music = tmp_path / "music"
+    music.mkdir()
+    for i in range(8):
+        write_audio(music / f"track {i}.flac", seconds=25.0, freq=200 + 40 * i, seed=i)
+    home = tmp_path / "home"
+    argv = [EXE, "ingest", str(music), "--no-embed", "--workers", "2", "--batch-size", "1"]
+    log = (tmp_path / "ingest.log").open("wb")  # a pipe nobody reads could block it
+    proc = subprocess.Popen(argv, env=_env(home), stdout=log, stderr=log)
+    seen: dict[int, bytes] = {}
+    try:
+        deadline = time.monotonic() + 120
+        # the resource tracker, the forkserver and two workers (children of the forkserver)
+        while len(seen) < 4:
+            assert proc.poll() is None, (tmp_path / "ingest.log").read_text()
+            assert time.monotonic() < deadline, f"no workers appeared: {seen}"
+            seen.update(_descendants(proc.pid))
+            time.sleep(0.05)
+        time.sleep(0.5)  # let the workers get into their first files
+        seen.update(_descendants(proc.pid))
+        os.kill(proc.pid, signal.SIGKILL)  # the parent only; not reaped yet: a zombie
+        deadline = time.monotonic() + 5
+        while any(_alive(p, i) for p, i in seen.items()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        left = [p for p, i in seen.items() if _alive(p, i)]
+        assert not left, f"{len(left)} of {len(seen)} processes outlived the killed ingest"
+    finally:
+        proc.kill()
+        proc.wait()
+        log.close()
+        for pid, identity in seen.items():  # what the test started must not outlive it
+            if _alive(pid, identity):
+                os.kill(pid, signal.SIGKILL)
+    # A new ingest over the killed one's catalog runs to the end, unhindered.
+    again = _musicbert(home, "ingest", str(music), "--no-embed", "--workers", "2", "--json")
+    assert again.returncode == 0, again.stderr
+    summary = json.loads(again.stdout)
+    assert summary["added"] + summary["unchanged"] == 8 and not summary["skipped"]
+
+
+# ------------------------------------------------------------------ 3. homes that cannot be used
+
+
+def test_home_that_is_a_file_is_one_line(tmp_path):
+    home = tmp_path / "not-a-folder"
+    home.write_text("oops")
+    _one_line_error(_musicbert(home, "stats"), "is a file, not a folder", str(home))
+    _one_line_error(_musicbert(home / "below", "stats"), "is a file")
+
+
+@pytest.fixture
+def library(isolated_home):
+    """The search tests' library in this test's home, with its index saved."""
+    from assistant.commands.search import load_embedder
+    from catalog.vector_index import VectorIndex
+    from tests.test_search import build_library
+
+    embedder = load_embedder(None)
+    catalog = open_catalog()
+    try:
+        ids = build_library(catalog, embedder)
+        index = VectorIndex.open(catalog, str(embedder.model_id), embedder.dim)
+        assert index.path is not None and index.path.exists()
+        yield ids, index.path
+    finally:
+        catalog.close()
+
+
+def _run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_index_folder_that_is_a_file_is_one_line(library, isolated_home, capsys):
+    shutil.rmtree(isolated_home / "index")
+    (isolated_home / "index").write_text("not a folder")
+    code, out, err = _run(capsys, "search", "calm piano", "-k", "2")
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert f"{isolated_home / 'index'} is a file" in err and "move or delete" in err
+
+
+def _read_only_wrapper(folder: Path) -> list[str] | None:
+    """A command prefix that runs a program with ``folder`` really read-only.
+
+    Root ignores permission bits, so as root the folder is bind-mounted read-only in a
+    private user and mount namespace (``unshare -rm``); as anyone else, the permission
+    bits are taken away for the test. None when neither is possible here.
+    """
+    if os.geteuid() != 0:
+        for path in [folder, *folder.rglob("*")]:
+            path.chmod(path.stat().st_mode & ~0o222)
+        return []
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return None
+    script = 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"'
+    wrap = [unshare, "-rm", "sh", "-c", script, str(folder)]
+    check = 'touch "$1/.probe" 2>/dev/null || echo read-only'
+    probe = subprocess.run([*wrap, "sh", "-c", check, "sh", str(folder)], capture_output=True)
+    if (folder / ".probe").exists() or probe.stdout.strip() != b"read-only":
+        (folder / ".probe").unlink(missing_ok=True)
+        return None  # the mount was refused, or did not make the folder read-only
+    return wrap
+
+
+@pytest.mark.slow
+def test_read_only_home_reads_and_says_why_it_cannot_write(library, isolated_home, tmp_path):
+    ids, _ = library
+    write_audio(tmp_path / "new.wav", seconds=3.0)
+    wrap = _read_only_wrapper(isolated_home)
+    if wrap is None:
+        pytest.skip("cannot make a folder read-only here (root without unshare)")
+    try:
+        stats = _musicbert(isolated_home, "stats", "--json", wrap=wrap)
+        assert stats.returncode == 0, stats.stderr
+        assert json.loads(stats.stdout)["tracks"] == len(ids)
+
+        query = ["search", "slow jazz saxophone", "-k", "2", "--json"]
+        found = _musicbert(isolated_home, *query, wrap=wrap)
+        assert found.returncode == 0, found.stderr
+        assert json.loads(found.stdout)["results"][0]["title"] == "Blue Smoke"
+
+        asked = _musicbert(isolated_home, "ask", "play some jazz", "--json", wrap=wrap)
+        assert asked.returncode == 0, asked.stderr
+        reply = json.loads(asked.stdout)
+        assert reply["tracks"] and "read-only" not in json.dumps(reply)
+
+        refused = _musicbert(isolated_home, "ingest", str(tmp_path / "new.wav"), wrap=wrap)
+        _one_line_error(refused, "read-only", str(isolated_home))
+    finally:
+        if os.geteuid() != 0:
+            for path in [isolated_home, *isolated_home.rglob("*")]:
+                path.chmod(path.stat().st_mode | 0o200)
+    # nothing was written: the catalog is as it was
+    conn = sqlite3.connect(isolated_home / "catalog.db")
+    try:
+        assert conn.execute("SELECT count(*) FROM tracks").fetchone()[0] == len(ids)
+        assert conn.execute("SELECT count(*) FROM play_history").fetchone()[0] == 0
+    finally:
+        conn.close()
+
+
+# ------------------------------------------------------------------ 4. text that leaks
+
+
+def _chatty_mp3s(folder: Path) -> None:
+    """MP3s that make mpg123 talk: cut in half, and zeros in the middle of the frames."""
+    good = write_audio(folder / "good.mp3", seconds=12.0)
+    data = good.read_bytes()
+    (folder / "half.mp3").write_bytes(data[: len(data) // 2])
+    middle = len(data) // 2
+    (folder / "holes.mp3").write_bytes(data[:middle] + b"\0" * 4000 + data[middle + 4000 :])
+    good.unlink()
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_decoder_chatter_stays_off_the_terminal(tmp_path, workers):
+    (tmp_path / "music").mkdir()
+    _chatty_mp3s(tmp_path / "music")
+    done = _musicbert(
+        tmp_path / "home", "ingest", str(tmp_path / "music"), "--no-embed", "--workers", workers
+    )
+    assert done.returncode == 0, done.stderr
+    for chatter in ("MPEG", "Xing", "Note:", "Warning:", "resync"):
+        assert chatter not in done.stderr, done.stderr
+    assert "added 2" in done.stdout
+
+
+def test_a_huge_query_is_cut_with_one_short_note(library, isolated_home):
+    query = "slow jazz saxophone late at night " * 3000  # 102,000 characters
+    done = _musicbert(isolated_home, "search", query, "-k", "2", "--json")
+    assert done.returncode == 0, done.stderr
+    notes = done.stderr.strip().splitlines()
+    assert len(notes) == 1 and notes[0].startswith("musicbert: note: the query is long"), notes
+    assert "Warning" not in done.stderr and ".py:" not in done.stderr
+    assert len(done.stdout) < 5000  # the query is not echoed whole
+    data = json.loads(done.stdout)
+    assert len(data["query"]) <= 200 and data["query_chars"] == len(query)
+    assert data["results"][0]["title"] == "Blue Smoke"
+
+
+# ------------------------------------------------------------------ 6. damaged search index
+
+
+@pytest.mark.parametrize(
+    "damage, said",
+    [
+        (lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]), "damaged"),
+        (lambda p: p.write_bytes(os.urandom(p.stat().st_size)), "damaged"),
+        (lambda p: (p.unlink(), p.with_suffix(".json").unlink()), "deleted"),
+    ],
+    ids=["truncated", "garbage", "deleted"],
+)
+def test_a_repaired_index_is_said_once(library, capsys, damage, said):
+    _, path = library
+    damage(path)
+    code, out, err = _run(capsys, "search", "calm piano", "-k", "2")
+    assert code == 0 and "Rain Piano" in out
+    assert err.strip().splitlines() == [err.strip()], err
+    assert err.startswith(f"musicbert: rebuilt the search index: it was {said}"), err
+    code, out, err = _run(capsys, "search", "calm piano", "-k", "2")
+    assert code == 0 and err == ""  # said once: the rebuilt index was saved
+
+
+@pytest.mark.slow
+def test_ask_says_the_index_was_rebuilt(library, capsys):
+    _, path = library
+    path.write_bytes(path.read_bytes()[:100])
+    code, out, err = _run(capsys, "ask", "how many tracks do I have")
+    assert code == 0 and out
+    assert "rebuilt the search index: it was damaged" in err
+    assert len(err.strip().splitlines()) == 1
