@@ -209,9 +209,31 @@ def _decade_years(value: str) -> tuple[int, int] | None:
 
 
 def build_query(parse: Parse) -> str:
-    """Search text from the descriptive entities ("calm piano", "epic orchestral")."""
+    """Search text: the descriptive entities ("calm piano", "epic orchestral"), then the
+    utterance's other content words ("battle", "running"), never names or commands.
+
+    Names (artist, album, track, playlist) become filters or lookups, not text; command
+    and filler words ("play", "some", "music") carry nothing the shared space can use.
+    """
+    from assistant.nlu.description import FILLER
+    from assistant.nlu.entities import tokens
+
     words = parse.values("mood") + parse.values("genre") + parse.values("instrument")
+    if words and parse.text:
+        covered = [(e.start, e.end) for e in parse.entities]
+        for word, start, end in tokens(parse.text):
+            inside = any(s <= start and end <= e for s, e in covered)
+            if not inside and word not in FILLER and word not in _COMMAND_WORDS:
+                words.append(word)
     return " ".join(dict.fromkeys(words))
+
+
+#: words that ask for something rather than describe it
+_COMMAND_WORDS = frozenset(
+    "play find search show give put on start queue recommend suggest me i i'd id want like "
+    "love need hear listen let's lets us can could would you please some more less get make "
+    "it this that these those them bit".split()
+)
 
 
 def build_filters(ctx: ActionContext, parse: Parse) -> tuple[dict[str, Any], list[str]]:
@@ -331,12 +353,16 @@ def find_music(
     )
     if described:
         head += f" for {described}" if query else f" {described}"  # "3 tracks by Maxstack"
+    judge = getattr(ctx.search, "no_good_match", None)
+    weak = bool(hits) and judge is not None and judge(query, hits)
+    if weak:  # the query names nothing musical: offer the closest tracks as only that
+        head = f"I found no good match for {described}; the closest tracks are"
     if hits is None and query:
         head += " (matched on tags: this library has no MusicBERT vectors to search by sound)"
     text = f"{head}:\n{numbered(refs)}"
     if getattr(ctx.embedder, "untrained", False) and hits is not None:
         text += "\n(Note: the MusicBERT model is untrained, so this ranking is not meaningful.)"
-    return _reply(text, parse, action, refs, query=query, filters=filters)
+    return _reply(text, parse, action, refs, query=query, filters=filters, good_match=not weak)
 
 
 def _describe_filters(filters: dict[str, Any]) -> str:

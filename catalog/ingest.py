@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import json
 import multiprocessing
 import os
 import signal
@@ -48,6 +49,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -100,6 +102,102 @@ def fs_path(stored: str) -> str:
 def printable(path: str) -> str:
     """A path (maybe holding undecodable bytes) as text safe to print or store."""
     return os.fsencode(path).decode("utf-8", errors="replace")
+
+
+# ---------------------------------------------------------------- progress file
+
+#: Seconds between rewrites of the progress file (stage changes are written at once).
+PROGRESS_EVERY_S = 0.5
+
+
+def progress_file(catalog: Catalog) -> Path | None:
+    """Where a running ingest says how far it is: ``X/name.ingest.json`` beside a SQLite
+    file ``X/name.db`` (``MUSICBERT_HOME/<hash>.ingest.json`` for other URLs); None for an
+    in-memory database."""
+    from catalog.vector_index import index_dir
+
+    folder = index_dir(catalog)
+    return None if folder is None else folder.parent.parent / f"{folder.name}.ingest.json"
+
+
+class IngestProgress:
+    """The progress file of one ingest: written as it goes, removed when it ends.
+
+    Readers (a search that finds the catalog empty) learn that an ingest is running and
+    how far it is. The file names the process (pid + start time), so one left behind by
+    a killed ingest is recognised as stale and ignored. Writing it never fails an ingest.
+    """
+
+    def __init__(self, catalog: Catalog):
+        self.path = progress_file(catalog)
+        self.state: dict[str, Any] = {
+            "pid": os.getpid(),
+            "identity": (process_identity(os.getpid()) or b"").decode(),
+            "started": time.time(),
+            "stage": "scanning",
+            "files": 0,
+            "analysed": 0,
+            "committed": 0,
+        }
+        self._written = 0.0
+
+    def update(self, force: bool = False, **changes: Any) -> None:
+        stage_changed = "stage" in changes and changes["stage"] != self.state["stage"]
+        self.state.update(changes)
+        now = time.monotonic()
+        if self.path is None or not (
+            force or stage_changed or now - self._written >= PROGRESS_EVERY_S
+        ):
+            return
+        self._written = now
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
+        try:
+            tmp.write_text(json.dumps({**self.state, "updated": time.time()}))
+            os.replace(tmp, self.path)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        if self.path is not None:
+            try:
+                current = json.loads(self.path.read_text())
+                if current.get("pid") == os.getpid():
+                    self.path.unlink()
+            except (OSError, ValueError):
+                pass
+
+    def __enter__(self) -> IngestProgress:
+        self.update(force=True)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def running_ingest(catalog: Catalog) -> dict[str, Any] | None:
+    """What the progress file of a live ingest of this catalog says; None when none runs."""
+    path = progress_file(catalog)
+    try:
+        state = json.loads(path.read_text()) if path is not None else None
+    except (OSError, ValueError):
+        return None
+    if not isinstance(state, dict) or not isinstance(state.get("pid"), int):
+        return None
+    identity = str(state.get("identity") or "").encode() or None
+    return state if process_alive(state["pid"], identity) else None
+
+
+def describe_ingest(state: dict[str, Any]) -> str:
+    """ "an ingest is running (pid 12, for 8 s): analysing, 3 of 40 files, 0 tracks saved"."""
+    seconds = max(0, round(time.time() - float(state.get("started") or time.time())))
+    files, analysed = int(state.get("files") or 0), int(state.get("analysed") or 0)
+    stage = str(state.get("stage") or "starting")
+    how_far = f"{stage}, {analysed} of {files} files" if files else stage
+    committed = int(state.get("committed") or 0)
+    return (
+        f"an ingest is running (pid {state.get('pid')}, for {seconds} s): {how_far}, "
+        f"{committed} track{'s' if committed != 1 else ''} saved so far"
+    )
 
 
 # ---------------------------------------------------------------- summary
@@ -685,7 +783,18 @@ def ingest(
     require_writable(catalog, "ingest")
     summary = IngestSummary()
     workers = max(1, workers or os.cpu_count() or 1)
+    with IngestProgress(catalog) as progress_note:
+        return _ingest(
+            catalog, paths, embedder, workers, progress, batch_size, overrides, summary,
+            started, progress_note,
+        )  # fmt: skip
+
+
+def _ingest(
+    catalog, paths, embedder, workers, progress, batch_size, overrides, summary, started, note
+) -> IngestSummary:
     files, summary.skipped = scan(paths)
+    note.update(stage="hashing", files=len(files))
     with _Pool(workers) as pool:
         hashes: dict[str, tuple[str, int]] = {}
         total = sum(_size(f) for f in files)
@@ -708,12 +817,14 @@ def ingest(
         batch: list[_Ready] = []
         total_bytes = sum(hashes[k][1] for k, _ in jobs)
         by_fs = {keys_to_fs[k]: (k, tid) for k, tid in jobs}
+        note.update(stage="analysing", files=len(jobs), analysed=0)
         with _progress(total_bytes, progress, "analysing") as bar:
             last_commit = time.perf_counter()
             for path, result in pool.map_unordered(analyse_job, sorted(by_fs, key=os.fsencode)):
                 key, track_id = by_fs[path]
                 digest, size = hashes[key]
                 bar.update(size)
+                note.update(analysed=note.state["analysed"] + 1)
                 if result.error:
                     summary.skipped.append((printable(path), result.error))
                     continue
@@ -733,8 +844,10 @@ def ingest(
                 if len(batch) >= batch_size or time.perf_counter() - last_commit > 10:
                     _commit_batch(catalog, batch, summary, overrides)
                     batch, last_commit = [], time.perf_counter()
+                    note.update(force=True, committed=summary.added + summary.updated)
             if batch:
                 _commit_batch(catalog, batch, summary, overrides)
+    note.update(stage="embedding", committed=summary.added + summary.updated)
     if embedder is not None:
         summary.embedded += reindex(
             catalog, embedder, paths=[k for k in hashes], progress=False, only_missing=True

@@ -34,6 +34,31 @@ class SearchError(MusicBertError):
     """A search request that cannot be run as given (bad k, range or key)."""
 
 
+#: "No good match": a text search whose query talks about nothing musical gets its
+#: closest tracks offered as such. The signal is the query's best cosine, in the text
+#: tower's own (MiniLM) space, to the music vocabulary (``musicbert.vocabulary``: tags,
+#: genres, moods, instruments and their phrasings), keyed by text tower. Measured by
+#: ``benchmarks/no_match.py`` on the demo library (107 tracks) with the default model
+#: musicbert-15a4173ded7d: 20 sensible dev queries ("calm piano", "metal", "electronic
+#: dance music", ...) score 0.495-1.0, 14 nonsense ones ("🦄🦄", "asdkjh qwe", "the quick
+#: brown fox", "tax return form", ...) 0.144-0.404; the threshold is the midpoint, and
+#: the 15 held-out queries are all on the right side. The shared-space cosine of the best
+#: hit (``Hit.similarity``) does NOT separate them for this model (ROC AUC 0.61:
+#: "qwertyuiop" 0.55 beats "string quartet" 0.52, "techno" 0.24 is below "🦄🦄" 0.27),
+#: so it is reported but not used. A tower not listed here is never flagged.
+NO_MATCH_SIMILARITY: dict[str, float] = {
+    "sentence-transformers/all-MiniLM-L6-v2": 0.45,
+}
+
+
+def music_vocabulary() -> list[str]:
+    """The phrases a query is compared with to tell music requests from nonsense."""
+    from musicbert.vocabulary import ERAS, GENRES, INSTRUMENTS, MOODS, PHRASES
+
+    words = set(PHRASES) | {p for ps in PHRASES.values() for p in ps}
+    return sorted(words | set(GENRES) | set(MOODS) | set(INSTRUMENTS) | set(ERAS))
+
+
 class TextEmbedder(Protocol):
     model_id: str
     dim: int
@@ -212,7 +237,8 @@ class Hit:
     """One result: the track, its ranking score and why it was chosen.
 
     The score is the cosine similarity to the query, plus, for a text search, the
-    lexical evidence of the query's words (``catalog.lexical.fuse``).
+    lexical evidence of the query's words (``catalog.lexical.fuse``); ``similarity``
+    is the shared-space cosine alone.
     """
 
     track_id: int
@@ -223,6 +249,7 @@ class Hit:
     why: list[str] = field(default_factory=list)
     path: str | None = None
     duration: float | None = None
+    similarity: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -263,6 +290,7 @@ class SearchEngine:
             index = None  # built for another model: never search it with these vectors
         self.index = index or VectorIndex.open(catalog, self.model_id, self.dim, config=config)
         self._text_cache: dict[str, np.ndarray] = {}
+        self._vocabulary: np.ndarray | None = None  # text-tower vectors of music_vocabulary()
         #: What the index did at open and at later syncs (rebuilds, catch-ups), for the UI.
         self.notices: list[str] = [self.index.message]
         #: How stale (seconds) the index may be before a query checks SQL for changes.
@@ -304,6 +332,33 @@ class SearchEngine:
         query = self.query_vector(text)
         ranked = self._ranked(query, k, filters, diversity, words=text)
         return self._hits(ranked, lambda t: explain_query(t, text, filters))
+
+    def music_relevance(self, text: str) -> float | None:
+        """How much a query talks about music: its best text-tower cosine to the music
+        vocabulary (None when the embedder has no text tower to ask)."""
+        tower = getattr(self.embedder, "text_tower", None)
+        if tower is None or not text.strip():
+            return None
+        if self._vocabulary is None:
+            self._vocabulary = normalise(np.asarray(tower.embed(music_vocabulary()), np.float32))
+        query = normalise(np.asarray(tower.embed([" ".join(text.split())]), np.float32))
+        return float((self._vocabulary @ query[0]).max())
+
+    def no_good_match(self, text: str, hits: list[Hit]) -> bool:
+        """Whether a text search's hits are only the closest tracks, not good matches.
+
+        True when the query's ``music_relevance`` is under the text tower's calibrated
+        ``NO_MATCH_SIMILARITY`` and no hit carries lexical evidence (a tag or title word
+        the query names). Never True for a tower without a calibrated threshold.
+        """
+        config = getattr(self.embedder, "config", None)
+        threshold = NO_MATCH_SIMILARITY.get(getattr(config, "text_tower_id", None))
+        if threshold is None or not hits:
+            return False
+        if any(h.similarity is not None and h.score > h.similarity + 1e-4 for h in hits):
+            return False  # a tag or title word the query names: a match of another kind
+        relevance = self.music_relevance(text)
+        return relevance is not None and relevance < threshold
 
     def similar(
         self, track_id: int | str, k: int = 10, filters: SearchFilters | None = None
@@ -428,6 +483,13 @@ class SearchEngine:
             return
         with self.catalog.session() as session:
             tracks = session.scalar(select(func.count(Track.id)))
+        from catalog.ingest import describe_ingest, running_ingest
+
+        ingest = running_ingest(self.catalog)
+        if ingest is not None:  # its first batch is not committed yet (or not embedded)
+            raise NotFoundError(
+                f"nothing to search yet: {describe_ingest(ingest)}; search again in a moment"
+            )
         if not tracks:
             raise NotFoundError("the catalog is empty: add music with `musicbert ingest <folder>`")
         raise NotFoundError(
@@ -563,7 +625,8 @@ class SearchEngine:
             if all(i in rows for i, _ in candidates) or attempt:
                 break
             self.notices.append(self.index.sync())  # a row vanished: SQL changed under us
-        ranked = [(i, s, rows[i]) for i, s in candidates if i in rows]
+        # (id, ranking score, row, shared-space cosine); the score gains lexical evidence
+        ranked = [(i, s, rows[i], s) for i, s in candidates if i in rows]
         if words and ranked:
             ranked = self._fused(query, ranked, words, allowed, excluded)
         if not ranked and allowed is not None:
@@ -580,20 +643,22 @@ class SearchEngine:
     def _fused(self, query, ranked, words: str, allowed, excluded: set[int]):
         """Candidates (plus tracks tagged with what ``words`` name) re-scored by ``fuse``."""
         wanted = tags_in(words)
-        extra = self._tagged(wanted, allowed) - {i for i, _, _ in ranked} - excluded
+        extra = self._tagged(wanted, allowed) - {i for i, *_ in ranked} - excluded
         if extra:
             rows = self._rows(sorted(extra))
             ids = [i for i in rows if i in self.index]
             sims = self.index.vectors(ids) @ query if ids else []
-            ranked = ranked + [(i, float(s), rows[i]) for i, s in zip(ids, sims, strict=True)]
-        tracks = [t for _, _, t in ranked]
+            ranked = ranked + [
+                (i, float(s), rows[i], float(s)) for i, s in zip(ids, sims, strict=True)
+            ]
+        tracks = [t for _, _, t, _ in ranked]
         tags = tag_evidence(
             words, [tag_confidences((g.name, g.confidence) for g in t.tags) for t in tracks]
         )
         titles = title_evidence(words, [t.title for t in tracks])
-        scores = fuse(np.array([s for _, s, _ in ranked], np.float32), tags, titles)
+        scores = fuse(np.array([c for *_, c in ranked], np.float32), tags, titles)
         order = np.argsort(-scores, kind="stable")
-        return [(ranked[j][0], float(scores[j]), ranked[j][2]) for j in order]
+        return [(ranked[j][0], float(scores[j]), ranked[j][2], ranked[j][3]) for j in order]
 
     def _tagged(self, wanted: set[str], allowed) -> set[int]:
         """Tracks carrying a tag the query names (any spelling), at most RERANK_MIN of them."""
@@ -613,9 +678,13 @@ class SearchEngine:
             return set(session.scalars(query))
 
     def _mmr(self, query, ranked, k: int, diversity: float):
-        """Maximal marginal relevance: trade similarity to the query for novelty."""
-        vectors = self.index.vectors([i for i, _, _ in ranked])
-        relevance = vectors @ query
+        """Maximal marginal relevance: trade the ranking score for novelty."""
+        vectors = self.index.vectors([i for i, *_ in ranked])
+        relevance = np.array([score for _, score, *_ in ranked], np.float32)  # fused or cosine
+        # on the scale of the candidates: ranking scores differ by hundredths where
+        # tracks differ by tenths, and raw scores would let novelty outvote relevance
+        spread = float(relevance.max() - relevance.min())
+        relevance = (relevance - relevance.min()) / spread if spread > 1e-6 else relevance * 0
         pairwise = vectors @ vectors.T
         keep = 1.0 - diversity
         chosen: list[int] = []
@@ -636,7 +705,7 @@ class SearchEngine:
 
     def _hits(self, ranked, explain) -> list[Hit]:
         hits = []
-        for track_id, score, track in ranked:
+        for track_id, score, track, similarity in ranked:
             why = explain(track) or fallback_reason(track)
             hits.append(
                 Hit(
@@ -648,12 +717,14 @@ class SearchEngine:
                     why=why,
                     path=track.path,
                     duration=track.duration,
+                    similarity=round(similarity, 4),
                 )
             )
         return hits
 
 
 __all__ = [
+    "NO_MATCH_SIMILARITY",
     "Hit",
     "SearchEngine",
     "SearchError",

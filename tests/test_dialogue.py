@@ -110,7 +110,7 @@ def test_a_bare_description_is_a_search_not_a_question(bot):
     reply = bot.handle("epic orchestral battle music")
     assert reply.parse.intent == "search_music" and reply.action == "action_search_music"
     assert reply.parse.first("track") is None  # "battle music" ends the description
-    assert bot.state.last_query == "epic orchestral"
+    assert bot.state.last_query == "epic orchestral battle"  # the title is not a name here
     assert reply.tracks[0].title == "Battle Music"  # found by what it sounds like
     for text in ("calm piano", "jazz", "upbeat electronic with female vocals"):
         reply = bot.handle(text)

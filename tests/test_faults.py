@@ -302,3 +302,139 @@ def test_ask_says_the_index_was_rebuilt(library, capsys):
     assert code == 0 and out
     assert "rebuilt the search index: it was damaged" in err
     assert len(err.strip().splitlines()) == 1
+
+
+# ------------------------------------------------------------------ 5. no good match
+
+
+def test_the_default_model_has_a_calibrated_no_match_threshold():
+    from assistant.commands.search import load_embedder
+    from catalog.search import NO_MATCH_SIMILARITY
+
+    embedder = load_embedder(None)
+    assert not embedder.untrained
+    assert embedder.config.text_tower_id in NO_MATCH_SIMILARITY  # rerun benchmarks/no_match.py
+
+
+@pytest.mark.parametrize("query", ["🦄🦄", "asdkjh qwe", "tax return form"])
+def test_nonsense_is_offered_as_the_closest_tracks_only(library, capsys, query):
+    code, out, err = _run(capsys, "search", query, "-k", "2")
+    assert code == 0 and out.startswith(f"no good match for {query!r}; the closest tracks are:")
+    assert len(out.strip().splitlines()) == 5, out  # the note, the table header, 2 tracks
+    code, out, err = _run(capsys, "search", query, "-k", "2", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["good_match"] is False and len(data["results"]) == 2
+    assert all(0 < r["similarity"] <= r["score"] + 1e-6 for r in data["results"])
+
+
+@pytest.mark.parametrize("query", ["calm piano", "metal", "electronic dance music"])
+def test_a_sensible_query_is_a_good_match(library, capsys, query):
+    code, out, err = _run(capsys, "search", query, "-k", "2")
+    assert code == 0 and "no good match" not in out and out.lstrip().startswith("#")
+    code, out, err = _run(capsys, "search", query, "-k", "2", "--json")
+    assert code == 0 and json.loads(out)["good_match"] is True
+
+
+def test_the_chat_says_there_is_no_good_match(library):
+    from assistant.actions import ActionContext, find_music
+    from assistant.commands.search import load_embedder
+    from assistant.state import DialogueState
+    from assistant.turn import Parse
+    from catalog.search import SearchEngine
+
+    embedder = load_embedder(None)
+    catalog = open_catalog()
+    try:
+        ctx = ActionContext(catalog, search=SearchEngine(catalog, embedder), embedder=embedder)
+        for query, weak in (("the quick brown fox", True), ("calm piano", False)):
+            parse = Parse(f"find {query}", "search_music", 1.0)
+            reply = find_music(ctx, parse, DialogueState(), "action_search_music", query=query)
+            said = reply.text.startswith(f"I found no good match for {query}; the closest tracks")
+            assert said is weak and reply.tracks, reply.text
+            assert reply.data["good_match"] is (not weak)
+    finally:
+        catalog.close()
+
+
+# ------------------------------------------------------------------ 7. search during an ingest
+
+
+def test_a_search_during_the_first_seconds_of_an_ingest_says_it_is_running(
+    tmp_path, isolated_home, capsys
+):
+    from assistant.commands.search import load_embedder
+
+    load_embedder(None)  # loaded before the ingest starts: the search below is quick
+    music = tmp_path / "music"
+    music.mkdir()
+    for i in range(24):
+        write_audio(music / f"track {i}.flac", seconds=60.0, freq=200 + 30 * i, seed=i)
+    note = isolated_home / "catalog.ingest.json"
+    argv = [EXE, "ingest", str(music), "--no-embed", "--workers", "1", "--batch-size", "1000"]
+    log = (tmp_path / "ingest.log").open("wb")
+    proc = subprocess.Popen(argv, env=_env(isolated_home), stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 120
+        while not (note.exists() and '"analysing"' in note.read_text()):
+            assert proc.poll() is None, (tmp_path / "ingest.log").read_text()
+            assert time.monotonic() < deadline, "the ingest wrote no progress file"
+            time.sleep(0.05)
+        # nothing is committed before 10 s or 1000 files: the catalog is still empty
+        code, out, err = _run(capsys, "search", "calm piano", "-k", "2")
+        assert code == 2 and out == "" and "Traceback" not in err, err
+        assert "the catalog is empty" not in err, err
+        assert f"an ingest is running (pid {proc.pid}" in err and "analysing" in err, err
+        assert " of 24 files" in err and "0 tracks saved so far" in err, err
+        os.kill(proc.pid, signal.SIGKILL)  # a killed ingest's file is left behind...
+        proc.wait()
+    finally:
+        proc.kill()
+        proc.wait()
+        log.close()
+    assert note.exists()
+    code, out, err = _run(capsys, "search", "calm piano", "-k", "2")
+    assert code == 2 and "an ingest is running" not in err, err  # ...and recognised as stale
+    assert "the catalog is empty" in err, err
+    # an ingest that ends removes its file
+    done = _musicbert(isolated_home, "ingest", str(music), "--no-embed", "--workers", "2")
+    assert done.returncode == 0, done.stderr
+    assert not note.exists()
+
+
+# ------------------------------------------------------------------ 8. NLU over a long file
+
+
+def test_nlu_file_encodes_its_lines_in_batches(tmp_path, monkeypatch, capsys):
+    """A file of utterances is one NLU load and a few text-tower batches, not one
+    encoding per line; the parses are those of one line at a time."""
+    from musicbert.text_tower import TextTower
+    from tests.dialogue_library import shared_models
+
+    _, nlu = shared_models()  # also trains (once) the intent model cached in its home
+    from tests.dialogue_library import _SHARED
+
+    monkeypatch.setenv("MUSICBERT_HOME", str(_SHARED["home"]))
+    moods, things = ("calm", "sad", "epic", "dark", "happy"), ("piano", "jazz", "techno", "strings")
+    lines = [f"play {m} {t} number {n}" for n in range(10) for m in moods for t in things]
+    lines += ["what key is Nebula in", "skip this one", "🦄🦄", "asdkjh qwe"]
+    (tmp_path / "utterances.txt").write_text("\n".join(lines) + "\n\n")
+    calls = []
+    embed = TextTower.embed
+
+    def counted(self, texts, *args, **kwargs):
+        calls.append(len(texts))
+        return embed(self, texts, *args, **kwargs)
+
+    monkeypatch.setattr(TextTower, "embed", counted)
+    code, out, err = _run(capsys, "nlu", "--file", str(tmp_path / "utterances.txt"), "--json")
+    assert code == 0, err
+    parsed = [json.loads(line) for line in out.splitlines()]
+    assert [p["text"] for p in parsed] == lines
+    # each distinct (entity-masked) text once, all in one call per chunk of lines
+    assert 20 <= sum(calls) <= len(lines) and len(calls) == 1, calls
+    for p in parsed[:: len(lines) // 10]:
+        one = nlu.parse(p["text"])
+        assert (one.intent, [e.value for e in one.entities]) == (
+            p["intent"],
+            [e["value"] for e in p["entities"]],
+        )

@@ -117,14 +117,17 @@ def _engine(args: argparse.Namespace):
     return catalog, SearchEngine(catalog, embedder)
 
 
-def _report(engine, hits, args: argparse.Namespace, request: dict) -> int:
+def _report(engine, hits, args: argparse.Namespace, request: dict, weak: bool | None = None) -> int:
+    """Print hits; ``weak`` (text searches only): they are the closest, not good matches."""
     notices = [n for n in engine.notices if n and not n.startswith(("loaded", "index up to"))]
     if args.json:
+        extra = {} if weak is None else {"good_match": not weak}
         print(
             json.dumps(
                 {
                     **request,
                     "model_id": engine.model_id,
+                    **extra,
                     "results": [hit.to_dict() for hit in hits],
                     "notices": notices,
                 },
@@ -135,6 +138,8 @@ def _report(engine, hits, args: argparse.Namespace, request: dict) -> int:
         return 0
     for notice in notices:
         print(f"musicbert: {notice}", file=sys.stderr)
+    if weak:
+        print(f"no good match for {_echo(request.get('query', ''))!r}; the closest tracks are:")
     print(format_table(hits))
     return 0
 
@@ -179,7 +184,7 @@ def run_search(args: argparse.Namespace) -> int:
         request = {"query": _echo(args.query), "k": args.k, "filters": filters.describe()}
         if truncated:
             request["query_chars"] = len(args.query)
-        return _report(engine, hits, args, request)
+        return _report(engine, hits, args, request, weak=engine.no_good_match(query, hits))
     finally:
         catalog.close()
 

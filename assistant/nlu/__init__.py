@@ -84,14 +84,23 @@ class NLU:
         self.extractor = build_extractor(self.data, catalog)
 
     def parse(self, text: str) -> Parse:
-        if not isinstance(text, str):
-            text = str(text)
-        text = text[:MAX_CHARS]
-        if not text.strip():
-            return Parse(text, FALLBACK_INTENT, 0.0)
-        cands = self.extractor.candidates(text)
-        masked = mask(text, self.extractor.select(text, cands, None))
-        probs = self.model.predict(self.encoder.embed([masked]))[0]
+        return self.parse_many([text])[0]
+
+    def parse_many(self, texts: list[str]) -> list[Parse]:
+        """``parse`` for many utterances at once: the text tower encodes them in batches
+        and the intent model predicts them in one call (``musicbert nlu --file``)."""
+        texts = [(t if isinstance(t, str) else str(t))[:MAX_CHARS] for t in texts]
+        live = [i for i, t in enumerate(texts) if t.strip()]
+        cands = {i: self.extractor.candidates(texts[i]) for i in live}
+        masked = [mask(texts[i], self.extractor.select(texts[i], cands[i], None)) for i in live]
+        probs = self.model.predict(self.encoder.embed(masked)) if live else []
+        out = [Parse(t, FALLBACK_INTENT, 0.0) for t in texts]
+        for i, row in zip(live, probs, strict=True):
+            out[i] = self._finish(texts[i], cands[i], row)
+        return out
+
+    def _finish(self, text: str, cands, probs) -> Parse:
+        """Intent, entities and the question-or-request check of one utterance."""
         order = probs.argsort()[::-1]
         ranking = [(self.model.labels[i], round(float(probs[i]), 4)) for i in order[:5]]
         intent, confidence = ranking[0]
@@ -138,6 +147,9 @@ class RasaNLU(NLU):
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.threshold = threshold
+
+    def parse_many(self, texts: list[str]) -> list[Parse]:  # one request per utterance
+        return [self.parse(t) for t in texts]
 
     def refresh_names(self, catalog) -> None:  # the Rasa server has its own lookups
         return None
