@@ -60,7 +60,7 @@ def tag_bridge(tower, queries: list[str], probs: np.ndarray) -> np.ndarray:
 
 
 def evaluate_scores(
-    name: str, score_fn, pool: list[int], labels: dict[int, str], cache
+    name: str, score_fn, pool: list[int], labels: dict[int, str]
 ) -> dict[str, float]:
     """Zero-shot, genre-prompt p@10 and short-query p@10 for one scoring function."""
     labelled = [i for i in pool if i in labels]
@@ -144,10 +144,10 @@ def main(argv: list[str] | None = None) -> int:
         return out
 
     result["rows"]["musicnn tag of that name"] = evaluate_scores(
-        "tag of that name", same_name, pool, labels, cache
+        "tag of that name", same_name, pool, labels
     )
     result["rows"]["tag bridge (MiniLM x tag probabilities)"] = evaluate_scores(
-        "tag bridge", lambda q: tag_bridge(tower, q, probs), pool, labels, cache
+        "tag bridge", lambda q: tag_bridge(tower, q, probs), pool, labels
     )
     patches = [cache.item_patches(i).astype(np.float32) for i in pool]
     labelled = [j for j, i in enumerate(pool) if i in labels]
@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
             return run.text(states) @ audio.T
 
         label = f"MusicBERT {ckpt.name if ckpt.name != 'final' else ckpt.parent.name}"
-        result["rows"][label] = evaluate_scores(label, text_scores, pool, labels, cache)
+        result["rows"][label] = evaluate_scores(label, text_scores, pool, labels)
         stored = [tag_confidences(_stored_tags(p).items()) for p in probs]
 
         def fused(queries, text_scores=text_scores, stored=stored):
@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
             )
 
         result["rows"][label + " + lexical (fused)"] = evaluate_scores(
-            label + " + lexical", fused, pool, labels, cache
+            label + " + lexical", fused, pool, labels
         )
         result["probe"][label] = probe(pooled[labelled], y, groups)
     print("probe (genre SVM, grouped by track): " + json.dumps(result["probe"]))

@@ -33,6 +33,7 @@ RELATIVES = {
     "electronic": {"electronic", "electro", "techno", "house", "dance", "experimental",
                    "ambient", "new age"},
     "classical": {"classical", "opera", "ambient", "new age", "experimental"},
+    "jazz": {"jazz", "blues", "soul", "funk", "rnb", "easy listening"},
 }  # fmt: skip
 
 
