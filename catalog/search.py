@@ -610,25 +610,25 @@ class SearchEngine:
                 raise NotFoundError(
                     f"every track matching {filters.describe()} is excluded or recently played"
                 )
-        want = k * self.CANDIDATES_PER_RESULT if diversity > 0 else k
-        if words:
-            want = max(want, k * self.RERANK_PER_RESULT, self.RERANK_MIN)
+        keep = k * self.CANDIDATES_PER_RESULT if diversity > 0 else k
+        want = max(keep, k * self.RERANK_PER_RESULT, self.RERANK_MIN) if words else keep
         for attempt in range(2):
             over = len(excluded) if allowed is None else 0
             scores, ids = self.index.search(query, want + over, id_filter=allowed)
+            # (id, ranking score, shared-space cosine); the score gains lexical evidence
             candidates = [
-                (int(i), float(s))
+                (int(i), float(s), float(s))
                 for i, s in zip(ids[0], scores[0], strict=True)
                 if i >= 0 and int(i) not in excluded
             ]
-            rows = self._rows([i for i, _ in candidates])
-            if all(i in rows for i, _ in candidates) or attempt:
+            if words and candidates:
+                candidates = self._fused(query, candidates, words, allowed, excluded)
+            candidates = candidates[:keep]  # only these are shown: load only their rows
+            rows = self._rows([i for i, *_ in candidates])
+            if all(i in rows for i, *_ in candidates) or attempt:
                 break
             self.notices.append(self.index.sync())  # a row vanished: SQL changed under us
-        # (id, ranking score, row, shared-space cosine); the score gains lexical evidence
-        ranked = [(i, s, rows[i], s) for i, s in candidates if i in rows]
-        if words and ranked:
-            ranked = self._fused(query, ranked, words, allowed, excluded)
+        ranked = [(i, s, rows[i], c) for i, s, c in candidates if i in rows]
         if not ranked and allowed is not None:
             raise NotFoundError(
                 f"the {len(allowed)} track(s) matching {filters.describe()} have no embedding"
@@ -637,28 +637,38 @@ class SearchEngine:
         if not ranked:
             raise NotFoundError("no track is left once excluded and recently played ones are out")
         if diversity > 0:
-            ranked = self._mmr(query, ranked, k, diversity)
+            ranked = self._mmr(ranked, k, diversity)
         return ranked[:k]
 
-    def _fused(self, query, ranked, words: str, allowed, excluded: set[int]):
-        """Candidates (plus tracks tagged with what ``words`` name) re-scored by ``fuse``."""
+    def _fused(self, query, candidates, words: str, allowed, excluded: set[int]):
+        """(id, score, cosine) of the candidates, plus tracks tagged with what ``words``
+        name, re-scored by ``fuse`` and sorted. Reads only titles and tags, not whole rows:
+        this runs on hundreds of candidates per query."""
         wanted = tags_in(words)
-        extra = self._tagged(wanted, allowed) - {i for i, *_ in ranked} - excluded
-        if extra:
-            rows = self._rows(sorted(extra))
-            ids = [i for i in rows if i in self.index]
-            sims = self.index.vectors(ids) @ query if ids else []
-            ranked = ranked + [
-                (i, float(s), rows[i], float(s)) for i, s in zip(ids, sims, strict=True)
+        extra = self._tagged(wanted, allowed) - {i for i, *_ in candidates} - excluded
+        ids = sorted(i for i in extra if i in self.index)
+        if ids:
+            sims = self.index.vectors(ids) @ query
+            candidates = candidates + [
+                (i, float(c), float(c)) for i, c in zip(ids, sims, strict=True)
             ]
-        tracks = [t for _, _, t, _ in ranked]
-        tags = tag_evidence(
-            words, [tag_confidences((g.name, g.confidence) for g in t.tags) for t in tracks]
-        )
-        titles = title_evidence(words, [t.title for t in tracks])
-        scores = fuse(np.array([c for *_, c in ranked], np.float32), tags, titles)
+        ids = [i for i, *_ in candidates]
+        titles: dict[int, str] = {}
+        stored: dict[int, list[tuple[str, float]]] = {i: [] for i in ids}
+        with self.catalog.session() as session:
+            for chunk in range(0, len(ids), 900):  # SQLite's bound-parameter limit
+                part = ids[chunk : chunk + 900]
+                titles.update(
+                    session.execute(select(Track.id, Track.title).where(Track.id.in_(part))).all()
+                )
+                rows = select(Tag.track_id, Tag.name, Tag.confidence).where(Tag.track_id.in_(part))
+                for track_id, name, confidence in session.execute(rows):
+                    stored[track_id].append((name, confidence))
+        tags = tag_evidence(words, [tag_confidences(stored[i]) for i in ids])
+        title_scores = title_evidence(words, [titles.get(i, "") for i in ids])
+        scores = fuse(np.array([c for *_, c in candidates], np.float32), tags, title_scores)
         order = np.argsort(-scores, kind="stable")
-        return [(ranked[j][0], float(scores[j]), ranked[j][2], ranked[j][3]) for j in order]
+        return [(candidates[j][0], float(scores[j]), candidates[j][2]) for j in order]
 
     def _tagged(self, wanted: set[str], allowed) -> set[int]:
         """Tracks carrying a tag the query names (any spelling), at most RERANK_MIN of them."""
@@ -677,7 +687,7 @@ class SearchEngine:
         with self.catalog.session() as session:
             return set(session.scalars(query))
 
-    def _mmr(self, query, ranked, k: int, diversity: float):
+    def _mmr(self, ranked, k: int, diversity: float):
         """Maximal marginal relevance: trade the ranking score for novelty."""
         vectors = self.index.vectors([i for i, *_ in ranked])
         relevance = np.array([score for _, score, *_ in ranked], np.float32)  # fused or cosine

@@ -10,6 +10,7 @@ lexical evidence matches query words against it, so both agree on what "EDM" mea
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 #: canonical tag -> phrasings, the tag's own name first
 PHRASES: dict[str, tuple[str, ...]] = {
@@ -131,10 +132,12 @@ for _tag, _phrases in PHRASES.items():
 _LONGEST = max(len(p.split()) for p in _PHRASE_TAGS)
 
 
-def tags_in(text: str) -> set[str]:
+@lru_cache(maxsize=65536)
+def tags_in(text: str) -> frozenset[str]:
     """Canonical tags a text names by any of their phrasings ("some chill rap" -> chill, hip-hop).
 
     Longest phrases win, so "heavy metal" is not also read as "metal" + "heavy".
+    Cached: a search reads the tag names of hundreds of candidates, and they repeat.
     """
     words = _key(text).split()
     found: set[str] = set()
@@ -149,4 +152,4 @@ def tags_in(text: str) -> set[str]:
                 break
         else:
             i += 1
-    return found
+    return frozenset(found)
