@@ -215,25 +215,17 @@ def build_query(parse: Parse) -> str:
     Names (artist, album, track, playlist) become filters or lookups, not text; command
     and filler words ("play", "some", "music") carry nothing the shared space can use.
     """
-    from assistant.nlu.description import FILLER
     from assistant.nlu.entities import tokens
+    from musicbert.vocabulary import COMMAND_WORDS, FILLER_WORDS
 
     words = parse.values("mood") + parse.values("genre") + parse.values("instrument")
     if words and parse.text:
         covered = [(e.start, e.end) for e in parse.entities]
         for word, start, end in tokens(parse.text):
             inside = any(s <= start and end <= e for s, e in covered)
-            if not inside and word not in FILLER and word not in _COMMAND_WORDS:
+            if not inside and word not in FILLER_WORDS and word not in COMMAND_WORDS:
                 words.append(word)
     return " ".join(dict.fromkeys(words))
-
-
-#: words that ask for something rather than describe it
-_COMMAND_WORDS = frozenset(
-    "play find search show give put on start queue recommend suggest me i i'd id want like "
-    "love need hear listen let's lets us can could would you please some more less get make "
-    "it this that these those them bit".split()
-)
 
 
 def build_filters(ctx: ActionContext, parse: Parse) -> tuple[dict[str, Any], list[str]]:

@@ -15,14 +15,11 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from musicbert.vocabulary import tags_in
+from musicbert.vocabulary import COMMAND_WORDS, FILLER_WORDS, tags_in
 
 LEXICAL_WEIGHT = 0.3
 TITLE_WEIGHT = 0.1
-_STOP = frozenset(
-    "a an the some something songs song music track tracks play me to for with and of by "
-    "in on i want hear find put like more less please any that is are it this from".split()
-)
+_STOP = FILLER_WORDS | COMMAND_WORDS
 
 
 def tag_confidences(tags: Iterable[tuple[str, float]]) -> dict[str, float]:

@@ -120,6 +120,22 @@ INSTRUMENTS = frozenset(
 ERAS = frozenset(("60s", "70s", "80s", "90s", "00s", "oldies"))
 
 
+#: Words that carry no content of their own in a request or description.
+FILLER_WORDS = frozenset(
+    "a an the some any something anything stuff music musics song songs track tracks tune "
+    "tunes piece pieces sound sounds sounding vibe vibes kind sort type style of with and or "
+    "but for to in on from by very really quite pretty bit little lot lots plenty please pls "
+    "plz just only mostly mainly maybe ones one few couple "
+    "feel feeling mood good nice".split()
+)
+#: Words that ask for something rather than describe it.
+COMMAND_WORDS = frozenset(
+    "play find search show give put on start queue recommend suggest me i i'd id want like "
+    "love need hear listen let's lets us can could would you please some more less get make "
+    "it this that these those them bit is are".split()
+)
+
+
 def _key(text: str) -> str:
     """Lower case, hyphens as spaces ("hip-hop" = "hip hop"), punctuation but "&" dropped."""
     return " ".join(re.sub(r"[^a-z0-9&]+", " ", text.casefold()).split())

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from assistant.nlu.entities import TAG_TYPES, Candidate, tokens
 from assistant.turn import Entity
+from musicbert.vocabulary import FILLER_WORDS
 
 #: The intent a bare description becomes when the classifier chose a question.
 SEARCH_INTENT = "search_music"
@@ -38,14 +39,8 @@ QUESTION_OPENERS = set(
     "aren't was were does doesn't do don't did didn't can could would will should shall "
     "has have had am may might must tell explain define describe compare name".split()
 )
-#: Words that carry no content of their own in a description.
-FILLER = set(
-    "a an the some any something anything stuff music musics song songs track tracks tune "
-    "tunes piece pieces sound sounds sounding vibe vibes kind sort type style of with and or "
-    "but for to in on from by very really quite pretty bit little lot lots plenty please pls "
-    "plz just only mostly mainly maybe ones one few couple "
-    "feel feeling mood good nice".split()
-)
+#: Words that carry no content of their own in a description (one list, in the vocabulary).
+FILLER = FILLER_WORDS
 #: Words that describe music or its use without being a tag ("female vocals", "for running").
 DESCRIPTIVE = set(
     "female male vocal instrumental acoustic electric live soft loud quiet heavy light "
