@@ -75,21 +75,28 @@ def small_checkpoint(home, tmp_path_factory):
 
 
 def manual_embedding(emb: Embedder, wave: np.ndarray) -> tuple[np.ndarray, int]:
-    """The same computation without streaming: whole log-mel, patches, windows of patches."""
+    """The same computation without streaming: whole log-mel, patches, windows of patches.
+
+    A concept model's windows also read their mean tag probabilities (MSD then MTT).
+    """
     patches = torch.from_numpy(patchify(logmel(wave), cover_tail=True))
+    concepts = bool(emb.config.concept_tokens)
     with torch.inference_mode():
-        vectors = emb.musicnn("MSD_musicnn")(patches).penultimate.numpy()
+        msd = emb.musicnn("MSD_musicnn")(patches)
+        if concepts:
+            mtt = emb.musicnn("MTT_musicnn")(patches)
+            probs = torch.cat([msd.tag_probs, mtt.tag_probs], 1).double().numpy()
+    vectors = msd.penultimate.numpy()
     window = emb.config.max_audio_patches
     total, weight = np.zeros(emb.dim), 0.0
     n = len(vectors)
-    starts = list(range(0, n, window))
-    for s in starts:
-        chunk = vectors[s : s + window]
-        if len(chunk) < window and s > 0:  # the last, short window uses the last full window
-            total += len(chunk) * emb.audio_window_embedding(vectors[-window:])
-        else:
-            total += len(chunk) * emb.audio_window_embedding(chunk)
-        weight += len(chunk)
+    for s in range(0, n, window):
+        size = len(vectors[s : s + window])
+        # the last, short window uses the last full window
+        chunk = slice(n - window, n) if size < window and s > 0 else slice(s, s + window)
+        mean_probs = probs[chunk].mean(0) if concepts else None
+        total += size * emb.audio_window_embedding(vectors[chunk], mean_probs)
+        weight += size
     vec = total / weight
     return vec / np.linalg.norm(vec), n
 
@@ -322,27 +329,6 @@ def test_importing_the_package_stays_light():
     assert out.stdout.split() == ["False", "Embedder"]
 
 
-def manual_concept_embedding(emb: Embedder, wave: np.ndarray) -> np.ndarray:
-    """A concept model's windows read each window's mean tag probabilities (MSD then MTT)."""
-    patches = torch.from_numpy(patchify(logmel(wave), cover_tail=True))
-    with torch.inference_mode():
-        msd = emb.musicnn("MSD_musicnn")(patches)
-        mtt = emb.musicnn("MTT_musicnn")(patches)
-    vectors = msd.penultimate.numpy()
-    probs = torch.cat([msd.tag_probs, mtt.tag_probs], 1).double().numpy()
-    window, n = emb.config.max_audio_patches, len(vectors)
-    total, weight = np.zeros(emb.dim), 0.0
-    for s in range(0, n, window):
-        chunk = slice(s, s + window)
-        size = len(vectors[chunk])
-        if size < window and s > 0:
-            chunk = slice(n - window, n)
-        total += size * emb.audio_window_embedding(vectors[chunk], probs[chunk].mean(0))
-        weight += size
-    vec = total / weight
-    return vec / np.linalg.norm(vec)
-
-
 def test_a_concept_model_reads_each_windows_tags(home, tmp_path):
     from musicbert.concepts import concept_names, concept_states
 
@@ -363,7 +349,7 @@ def test_a_concept_model_reads_each_windows_tags(home, tmp_path):
     assert torch.equal(emb.model.concept_states, model.concept_states)
     wave = tone(22.5, seed=6)
     got = emb.describe((wave, SR), tags=False).embedding  # concepts need the taggers anyway
-    assert np.allclose(got, manual_concept_embedding(emb, wave), atol=1e-5)
+    assert np.allclose(got, manual_embedding(emb, wave)[0], atol=1e-5)
     # the concepts change the vector: the same patches with other tag probabilities differ
     vectors = np.random.default_rng(0).standard_normal((3, 200)).astype(np.float32)
     a = emb.audio_window_embedding(vectors, np.eye(100)[0])
