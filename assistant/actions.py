@@ -19,7 +19,8 @@ from sqlalchemy import delete, func, select
 from assistant.qa.questions import QA_INTENTS
 from assistant.state import DialogueState, Pending
 from assistant.turn import Parse, Reply, TrackRef
-from catalog.models import AudioFeatures, PlayHistory, Playlist, PlaylistItem, Tag, Track
+from catalog.filters import SearchFilters, filtered_ids
+from catalog.models import AudioFeatures, PlayHistory, Playlist, PlaylistItem
 from musicbert.errors import MusicBertError, NotFoundError
 
 DEFAULT_RESULTS = 5
@@ -259,42 +260,18 @@ def build_filters(ctx: ActionContext, parse: Parse) -> tuple[dict[str, Any], lis
     return filters, problems
 
 
-def _search_filters(filters: dict[str, Any], exclude: list[int] | None = None):
-    from catalog.search import SearchFilters
-
-    known = SearchFilters.__dataclass_fields__
-    kwargs = {k: v for k, v in filters.items() if k in known and k != "exclude_ids"}
-    return SearchFilters(**kwargs, exclude_ids=set(exclude or []))
+def _search_filters(filters: dict[str, Any], exclude: list[int] | None = None) -> SearchFilters:
+    return SearchFilters.from_dict(filters, exclude or ())
 
 
 def _sql_ids(
     ctx: ActionContext, filters: dict[str, Any], words: list[str], k: int, exclude: list[int]
 ) -> list[int]:
     """Tracks matching filters and tag words in SQL (used when there are no vectors)."""
-    from catalog.models import Album, Artist
-
-    q = select(Track.id).outerjoin(Artist, Track.artist_id == Artist.id)
-    q = q.outerjoin(Album, Track.album_id == Album.id)
-    if filters.get("artist"):
-        q = q.where(Artist.name == filters["artist"])
-    if filters.get("album"):
-        q = q.where(Album.title == filters["album"])
-    if filters.get("year_min") is not None:
-        q = q.where(Track.year >= filters["year_min"], Track.year <= filters["year_max"])
-    for word in words:
-        tagged = select(Tag.track_id).where(func.lower(Tag.name) == word.lower())
-        q = q.where(Track.id.in_(tagged))
-    if filters.get("tempo_min") is not None or filters.get("tempo_max") is not None:
-        q = q.join(AudioFeatures, AudioFeatures.track_id == Track.id)
-        if filters.get("tempo_min") is not None:
-            q = q.where(AudioFeatures.tempo >= filters["tempo_min"])
-        if filters.get("tempo_max") is not None:
-            q = q.where(AudioFeatures.tempo <= filters["tempo_max"])
-    if exclude:
-        q = q.where(Track.id.not_in(exclude))
-    q = q.order_by(Track.id).limit(k)
+    wanted = SearchFilters.from_dict(filters, exclude)
+    wanted.tag = wanted.tag_list() + words
     with ctx.catalog.session() as s:
-        return list(s.scalars(q))
+        return filtered_ids(s, wanted)[:k]
 
 
 def find_music(
@@ -358,21 +335,7 @@ def find_music(
 
 
 def _describe_filters(filters: dict[str, Any]) -> str:
-    parts = []
-    if filters.get("artist"):
-        parts.append(f"by {filters['artist']}")
-    if filters.get("album"):
-        parts.append(f"from {filters['album']}")
-    if filters.get("year_min") is not None:
-        parts.append(f"from {filters['year_min']}-{filters['year_max']}")
-    low, high = filters.get("tempo_min"), filters.get("tempo_max")
-    if low is not None and high is not None:
-        parts.append(f"at {low:g}-{high:g} bpm")
-    elif low is not None:
-        parts.append(f"at {low:g} bpm or more")
-    elif high is not None:
-        parts.append(f"at {high:g} bpm or less")
-    return " ".join(parts)
+    return SearchFilters.from_dict(filters).describe() if filters else ""
 
 
 def queue_tracks(

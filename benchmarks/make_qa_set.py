@@ -389,7 +389,7 @@ def build(db: str | None, seed: int = 7) -> list[dict]:
             a.title if a.duration < b.duration else b.title,
             "name",
         )
-    from assistant.qa.keys import same_key
+    from catalog.keys import same_key
 
     same = pairs(2, lambda a, b: same_key((a.key, a.mode), (b.key, b.mode)))
     diff = pairs(3, lambda a, b: not same_key((a.key, a.mode), (b.key, b.mode)))

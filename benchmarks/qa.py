@@ -32,9 +32,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from assistant.qa import QA_INTENTS, QAContext, QAEngine  # noqa: E402
-from assistant.qa.keys import parse_key_name, same_key  # noqa: E402
-from assistant.qa.text import normalise  # noqa: E402
 from catalog.db import open_catalog  # noqa: E402
+from catalog.keys import read_key, same_key  # noqa: E402
+from catalog.names import fold  # noqa: E402
 
 TARGETS = {"overall": 0.90, "per_type": 0.80, "p95_ms": 100.0}
 
@@ -62,14 +62,14 @@ def matches(item: dict, data: dict) -> bool:
     if kind == "yes_no":
         return isinstance(value, bool) and value == bool(gold)
     if kind == "key":
-        return bool(same_key(parse_key_name(str(value)), parse_key_name(str(gold))))
+        return bool(same_key(read_key(str(value)), read_key(str(gold))))
     if kind == "names":
-        return sorted(normalise(str(v)) for v in _as_list(value)) == sorted(
-            normalise(str(g)) for g in _as_list(gold)
+        return sorted(fold(str(v)) for v in _as_list(value)) == sorted(
+            fold(str(g)) for g in _as_list(gold)
         )
     # name / term: one name, case- and accent-insensitive
     values = _as_list(value)
-    return len(values) == 1 and normalise(str(values[0])) == normalise(str(gold))
+    return len(values) == 1 and fold(str(values[0])) == fold(str(gold))
 
 
 def analysis_vs_render(engine: QAEngine) -> dict:
@@ -95,8 +95,8 @@ def analysis_vs_render(engine: QAEngine) -> dict:
         "tempo_within_4pct": sum(close(true, est) for true, est in tempo),
         "tempo_within_4pct_up_to_octave": octave,
         "key_pieces": len(keys),
-        "key_exact": sum(bool(same_key((k, m), parse_key_name(est))) for k, m, est in keys),
-        "mode_same": sum(m == parse_key_name(est)[1] for k, m, est in keys),
+        "key_exact": sum(bool(same_key((k, m), read_key(est))) for k, m, est in keys),
+        "mode_same": sum(m == read_key(est)[1] for k, m, est in keys),
     }
 
 

@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
+from catalog.filters import SearchFilters
 from catalog.models import Tag, Track
 from musicbert.tagger import trusted
 from musicbert.vocabulary import tags_in
-
-if TYPE_CHECKING:  # only for type hints; search imports this module
-    from catalog.search import SearchFilters
 
 #: Query words that ask for a tempo, and the range they mean (bpm).
 TEMPO_WORDS: dict[str, tuple[float, float, str]] = {

@@ -126,8 +126,43 @@ def _add_name_keys(conn: Connection) -> None:
         index.create(conn)
 
 
+def _refold_name_keys(conn: Connection) -> None:
+    """Version 3: name keys computed again by the one fold (apostrophes join, "#" and "ß").
+
+    The NLU, QA and the catalog each had their own fold before; the keys stored
+    under version 2 kept "don't" as "don t" and dropped "#".
+    """
+    md = MetaData()
+    for table_name, source, key in (
+        ("artists", "name", "name_key"),
+        ("albums", "title", "title_key"),
+        ("tracks", "title", "title_key"),
+    ):
+        table = Table(
+            table_name,
+            md,
+            Column("id", Integer, primary_key=True),
+            Column(source, String(512)),
+            Column(key, String(512)),
+        )
+        changed = [
+            {"row_id": row_id, "new_key": name_key(value)}
+            for row_id, value, old in conn.execute(
+                select(table.c.id, table.c[source], table.c[key])
+            )
+            if name_key(value) != old
+        ]
+        if changed:
+            conn.execute(
+                table.update()
+                .where(table.c.id == bindparam("row_id"))
+                .values({key: bindparam("new_key")}),
+                changed,
+            )
+
+
 #: version -> function upgrading a database from version-1 to version.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _add_name_keys}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _add_name_keys, 3: _refold_name_keys}
 
 #: The tables of a catalog; finding some of them without a version means "not ours".
 _OUR_TABLES = frozenset(Base.metadata.tables)

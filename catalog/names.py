@@ -1,9 +1,11 @@
 """Name keys: the form of a name we compare when a person types it.
 
-People type "beyonce", "ACDC" or "sigur ros" for "Beyoncé", "AC/DC" and
-"Sigur Rós". ``name_key`` folds a name to lower case without accents,
-punctuation or repeated spaces, so such spellings meet in one indexed column
-(``artists.name_key``, ``albums.title_key``, ``tracks.title_key``).
+People type "beyonce", "ACDC", "dont stop" or "sigur ros" for "Beyoncé",
+"AC/DC", "Don't Stop" and "Sigur Rós". ``fold`` turns a name to lower case
+without accents, apostrophes, punctuation or repeated spaces, so such spellings
+meet in one indexed column (``artists.name_key``, ``albums.title_key``,
+``tracks.title_key``). It is THE fold: the catalog's keys, the NLU's gazetteer
+and QA's name matching all use it, so a name found by one is found by all.
 """
 
 from __future__ import annotations
@@ -29,14 +31,18 @@ _LETTERS = str.maketrans(
         "þ": "th",
         "Þ": "th",
         "ı": "i",
+        "ß": "ss",
     }
 )
-_NOT_WORD = re.compile(r"[\W_]+")
+#: Runs of characters that separate words. "#" is kept: it is part of "C# minor".
+_NOT_WORD = re.compile(r"[^\w#]+|_+")
+#: Apostrophes join the word they sit in: "don't" -> "dont", "Guns N' Roses" -> "guns n roses".
+_APOSTROPHES = re.compile(r"['\u2019\u02bc`]")
 
 
 def fold(name: str) -> str:
-    """Lower case, accents and punctuation removed, words separated by one space."""
-    text = unicodedata.normalize("NFKD", name.translate(_LETTERS))
+    """Lower case, accents, apostrophes and punctuation removed, words separated by one space."""
+    text = unicodedata.normalize("NFKD", _APOSTROPHES.sub("", name).translate(_LETTERS))
     text = "".join(ch for ch in text if not unicodedata.combining(ch)).casefold()
     return _NOT_WORD.sub(" ", text).strip()
 

@@ -12,27 +12,21 @@ and ``dim``); it never builds one.
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import func, select
 
 from catalog.db import Catalog
 from catalog.explain import explain_likeness, explain_query, fallback_reason
+from catalog.filters import SearchError, SearchFilters, filter_query, parse_range
 from catalog.lexical import fuse, tag_confidences, tag_evidence, title_evidence
-from catalog.models import Album, Artist, AudioFeatures, PlayHistory, Tag, Track
-from catalog.names import fold
+from catalog.models import PlayHistory, Tag, Track
 from catalog.queries import find_tracks, track_rows
 from catalog.vector_index import FLAT_MAX, IndexConfig, VectorIndex, normalise
-from musicbert.errors import MusicBertError, NotFoundError
+from musicbert.errors import NotFoundError
 from musicbert.vocabulary import PHRASES, tags_in
-
-
-class SearchError(MusicBertError):
-    """A search request that cannot be run as given (bad k, range or key)."""
-
 
 #: "No good match": a text search whose query talks about nothing musical gets its
 #: closest tracks offered as such. The signal is the query's best cosine, in the text
@@ -66,170 +60,7 @@ class TextEmbedder(Protocol):
     def embed_text(self, texts: list[str]) -> np.ndarray: ...
 
 
-# --------------------------------------------------------------------------- keys and ranges
-
-_PITCH = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
-_SPELLINGS = {
-    pc: names
-    for pc, names in enumerate(
-        [
-            ("C", "B#"),
-            ("C#", "Db"),
-            ("D",),
-            ("D#", "Eb"),
-            ("E", "Fb"),
-            ("F", "E#"),
-            ("F#", "Gb"),
-            ("G",),
-            ("G#", "Ab"),
-            ("A",),
-            ("A#", "Bb"),
-            ("B", "Cb"),
-        ]
-    )
-}
-_KEY = re.compile(
-    r"^\s*(?:(?P<tonic>[a-g])\s*(?P<acc>#|♯|b|♭|-?sharp|-?flat)?)?\s*"
-    r"(?P<mode>major|minor|maj|min|m|dur|moll)?\s*$",
-    re.IGNORECASE,
-)
-
-
-def parse_key(text: str) -> tuple[str | None, str | None]:
-    """("F#", "minor") from "F# minor", "f#m", "Gb min"; (None, "minor") from "minor"."""
-    match = _KEY.match(text or "")
-    if not match or not (match["tonic"] or match["mode"]):
-        raise SearchError(f"cannot read the key {text!r}; write it like 'F# minor' or 'Bb major'")
-    tonic = None
-    if match["tonic"]:
-        pc = _PITCH[match["tonic"].upper()]
-        acc = (match["acc"] or "").lower()
-        pc += 1 if acc in ("#", "♯", "sharp", "-sharp") else -1 if acc else 0
-        tonic = _SPELLINGS[pc % 12][0]
-    mode = match["mode"]
-    if mode:
-        mode = "minor" if mode.lower() in ("minor", "min", "moll", "m") else "major"
-    return tonic, mode
-
-
-def key_spellings(tonic: str) -> tuple[str, ...]:
-    """Every spelling of a tonic's pitch class, as analysis may have stored any of them."""
-    pc = _PITCH[tonic[0].upper()] + (1 if "#" in tonic else -1 if tonic.endswith("b") else 0)
-    return _SPELLINGS[pc % 12]
-
-
-def _number(text: str, clock: bool) -> float:
-    text = text.strip()
-    if clock and ":" in text:
-        minutes, _, seconds = text.partition(":")
-        return float(minutes) * 60 + float(seconds)
-    return float(text)
-
-
-def parse_range(text: str, *, clock: bool = False) -> tuple[float | None, float | None]:
-    """(low, high) from "60-90", "60-", "-90" or "90" (both ends); "1:00-5:00" with clock."""
-    text = (text or "").strip()
-    try:
-        if "-" in text.lstrip("-") or text.startswith("-"):
-            low_text, _, high_text = (
-                text.rpartition("-") if text.startswith("-") else (text.partition("-"))
-            )
-            low = _number(low_text, clock) if low_text.strip() else None
-            high = _number(high_text, clock) if high_text.strip() else None
-        else:
-            low = high = _number(text, clock)
-    except ValueError:
-        raise SearchError(f"cannot read the range {text!r}; write it like 60-90") from None
-    if low is None and high is None:
-        raise SearchError(f"the range {text!r} has no bounds; write it like 60-90")
-    if low is not None and high is not None and low > high:
-        raise SearchError(f"the range {text!r} goes downwards; write the smaller number first")
-    return low, high
-
-
-# --------------------------------------------------------------------------- filters and hits
-
-
-@dataclass
-class SearchFilters:
-    """Conditions a result must meet; None means "any". Ranges are inclusive."""
-
-    artist: str | None = None
-    album: str | None = None
-    #: One tag or several (all must be present).
-    tag: str | list[str] | None = None
-    year_min: int | None = None
-    year_max: int | None = None
-    tempo_min: float | None = None
-    tempo_max: float | None = None
-    #: Tonic ("F#", "Bb") or a whole key ("F# minor"); enharmonic spellings are equal.
-    key: str | None = None
-    mode: str | None = None
-    duration_min: float | None = None
-    duration_max: float | None = None
-    licence: str | None = None
-    exclude_ids: set[int] = field(default_factory=set)
-    #: Leave out the tracks among the last N plays (play history).
-    exclude_recent: int = 0
-
-    def tag_list(self) -> list[str]:
-        if not self.tag:
-            return []
-        return [self.tag] if isinstance(self.tag, str) else list(self.tag)
-
-    def key_and_mode(self) -> tuple[str | None, str | None]:
-        tonic, mode = parse_key(self.key) if self.key else (None, None)
-        if self.mode:
-            _, given = parse_key(self.mode)
-            if given is None:
-                raise SearchError(f"the mode {self.mode!r} is neither major nor minor")
-            if mode and given != mode:
-                raise SearchError(f"key {self.key!r} and mode {self.mode!r} disagree")
-            mode = given
-        return tonic, mode
-
-    def narrows(self) -> bool:
-        """Whether any condition besides the exclusions is set."""
-        return any(
-            value not in (None, "", [])
-            for name, value in asdict(self).items()
-            if name not in ("exclude_ids", "exclude_recent")
-        )
-
-    def check(self) -> None:
-        for low, high, what in (
-            (self.year_min, self.year_max, "year"),
-            (self.tempo_min, self.tempo_max, "tempo"),
-            (self.duration_min, self.duration_max, "duration"),
-        ):
-            if low is not None and high is not None and low > high:
-                raise SearchError(f"the {what} range {low:g}-{high:g} is empty (min > max)")
-        if self.exclude_recent < 0:
-            raise SearchError("exclude_recent must be 0 or more")
-        self.key_and_mode()
-
-    def describe(self) -> str:
-        parts = []
-        if self.artist:
-            parts.append(f"artist {self.artist!r}")
-        if self.album:
-            parts.append(f"album {self.album!r}")
-        parts.extend(f"tag {t!r}" for t in self.tag_list())
-        for low, high, what, unit in (
-            (self.year_min, self.year_max, "year", ""),
-            (self.tempo_min, self.tempo_max, "tempo", " bpm"),
-            (self.duration_min, self.duration_max, "duration", " s"),
-        ):
-            if low is not None or high is not None:
-                lo = "" if low is None else f"{low:g}"
-                hi = "" if high is None else f"{high:g}"
-                parts.append(f"{what} {lo}-{hi}{unit}")
-        tonic, mode = self.key_and_mode()
-        if tonic or mode:
-            parts.append("key " + " ".join(p for p in (tonic, mode) if p))
-        if self.licence:
-            parts.append(f"licence {self.licence!r}")
-        return ", ".join(parts) or "no filters"
+# --------------------------------------------------------------------------- hits
 
 
 @dataclass
@@ -256,11 +87,6 @@ class Hit:
 
 
 # --------------------------------------------------------------------------- the engine
-
-
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
 
 
 class SearchEngine:
@@ -509,76 +335,14 @@ class SearchEngine:
         with self.catalog.session() as session:
             return set(session.scalars(query))
 
-    def _filter_query(self, filters: SearchFilters) -> Select:
-        # No join with the embeddings: the index only holds embedded tracks anyway, and
-        # touching those 1 KB rows would make every filtered query read the vectors.
-        query = select(Track.id)
-        if filters.artist:
-            query = query.join(Artist, Track.artist_id == Artist.id).where(
-                or_(
-                    Artist.name.ilike(_like(filters.artist), escape="\\"),
-                    Artist.name_key.like(_like(fold(filters.artist)), escape="\\"),
-                )
-            )
-        needs_album = filters.album or filters.year_min is not None or filters.year_max is not None
-        if needs_album:
-            query = query.outerjoin(Album, Track.album_id == Album.id)
-        if filters.album:
-            query = query.where(
-                or_(
-                    Album.title.ilike(_like(filters.album), escape="\\"),
-                    Album.title_key.like(_like(fold(filters.album)), escape="\\"),
-                )
-            )
-        for spellings in self._tag_spellings(filters.tag_list()):
-            query = query.where(Track.id.in_(select(Tag.track_id).where(Tag.name.in_(spellings))))
-        year = func.coalesce(Track.year, Album.year)
-        if filters.year_min is not None:
-            query = query.where(year >= filters.year_min)
-        if filters.year_max is not None:
-            query = query.where(year <= filters.year_max)
-        tonic, mode = filters.key_and_mode()
-        if filters.tempo_min is not None or filters.tempo_max is not None or tonic or mode:
-            query = query.join(AudioFeatures, AudioFeatures.track_id == Track.id)
-        if filters.tempo_min is not None:
-            query = query.where(AudioFeatures.tempo >= filters.tempo_min)
-        if filters.tempo_max is not None:
-            query = query.where(AudioFeatures.tempo <= filters.tempo_max)
-        if tonic:
-            query = query.where(AudioFeatures.key.in_(key_spellings(tonic)))
-        if mode:
-            query = query.where(AudioFeatures.mode == mode)
-        if filters.duration_min is not None:
-            query = query.where(Track.duration >= filters.duration_min)
-        if filters.duration_max is not None:
-            query = query.where(Track.duration <= filters.duration_max)
-        if filters.licence:
-            query = query.where(Track.licence.ilike(_like(filters.licence), escape="\\"))
-        return query
-
-    def _tag_spellings(self, names: list[str]) -> list[list[str]]:
-        """For each tag asked for, the stored names equal to it ignoring case and spacing.
-
-        Read from the index on ``tags.name`` (distinct names only), so the filter
-        itself is an indexed equality rather than lower() over every tag row.
-        """
-        if not names:
-            return []
-        with self.catalog.session() as session:
-            stored = session.scalars(select(Tag.name).distinct()).all()
-        by_key: dict[str, list[str]] = {}
-        for name in stored:
-            by_key.setdefault(" ".join(name.casefold().split()), []).append(name)
-        return [by_key.get(" ".join(n.casefold().split()), [n]) for n in names]
-
     def _allowed(self, filters: SearchFilters) -> np.ndarray | None:
         """Track ids passing the filters (None: every track); NotFoundError if none pass."""
         if not filters.narrows():
             return None
         with self.catalog.session() as session:
-            ids = np.fromiter(session.scalars(self._filter_query(filters)), np.int64)
+            ids = np.fromiter(session.scalars(filter_query(session, filters)), np.int64)
         if not len(ids):
-            raise NotFoundError(f"no track matches {filters.describe()}")
+            raise NotFoundError(f"no track matches: {filters.describe()}")
         return ids
 
     def _ranked(
@@ -608,7 +372,7 @@ class SearchEngine:
             allowed = np.setdiff1d(allowed, np.fromiter(excluded, np.int64))
             if not len(allowed):
                 raise NotFoundError(
-                    f"every track matching {filters.describe()} is excluded or recently played"
+                    f"every track matching ({filters.describe()}) is excluded or recently played"
                 )
         keep = k * self.CANDIDATES_PER_RESULT if diversity > 0 else k
         want = max(keep, k * self.RERANK_PER_RESULT, self.RERANK_MIN) if words else keep
@@ -631,7 +395,7 @@ class SearchEngine:
         ranked = [(i, s, rows[i], c) for i, s, c in candidates if i in rows]
         if not ranked and allowed is not None:
             raise NotFoundError(
-                f"the {len(allowed)} track(s) matching {filters.describe()} have no embedding"
+                f"the {len(allowed)} track(s) matching ({filters.describe()}) have no embedding"
                 f" from model {self.model_id}: run `musicbert reindex`"
             )
         if not ranked:
@@ -739,7 +503,5 @@ __all__ = [
     "SearchEngine",
     "SearchError",
     "SearchFilters",
-    "key_spellings",
-    "parse_key",
     "parse_range",
 ]

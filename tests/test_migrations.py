@@ -176,3 +176,27 @@ def test_concurrent_first_open_creates_the_schema_once(tmp_path):
     with multiprocessing.get_context("fork").Pool(3) as pool:
         versions = pool.map(_open_and_read_version, urls, chunksize=1)
     assert versions == [str(SCHEMA_VERSION)] * len(urls)
+
+
+def test_version_2_name_keys_are_folded_again(tmp_path):
+    """Keys stored by version 2's fold ("don t", no "#") are rewritten by the one fold."""
+    url = f"sqlite:///{tmp_path / 'v2.db'}"
+    open_catalog(url).close()
+    with sqlite3.connect(tmp_path / "v2.db") as conn:
+        conn.execute(
+            "INSERT INTO artists (name, name_key) VALUES ('Guns N'' Roses', 'guns n roses')"
+        )
+        conn.execute("INSERT INTO artists (name, name_key) VALUES ('Don''t Panic', 'don t panic')")
+        conn.execute(
+            "INSERT INTO albums (title, title_key) VALUES ('Prelude in C#', 'prelude in c')"
+        )
+        conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    catalog = open_catalog(url)
+    try:
+        with catalog.session() as session:
+            keys = {a.name: a.name_key for a in session.scalars(select(Artist))}
+            assert keys == {"Guns N' Roses": "guns n roses", "Don't Panic": "dont panic"}
+            assert session.scalar(select(Album.title_key)) == "prelude in c#"
+            assert session.get(Meta, "schema_version").value == str(SCHEMA_VERSION)
+    finally:
+        catalog.close()

@@ -125,7 +125,7 @@ def test_similar_by_name_and_id(library, capsys):
         (["search", "piano", "--year", "2000-1990"], "goes downwards"),
         (["search", "piano", "--key", "H minor"], "cannot read the key"),
         (["search", "piano", "-k", "0"], "k must be"),
-        (["search", "piano", "--artist", "Nobody Known"], "no track matches artist 'Nobody Known'"),
+        (["search", "piano", "--artist", "Nobody Known"], "no track matches: by Nobody Known"),
         (["similar", "Thundr Storm"], "did you mean 'Thunder'"),
         (["similar", "424242"], "no track with id 424242"),
     ],

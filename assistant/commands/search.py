@@ -83,7 +83,7 @@ def load_embedder(checkpoint: str | None):
 
 
 def filters_from(args: argparse.Namespace):
-    from catalog.search import SearchFilters, parse_range
+    from catalog.filters import SearchFilters, parse_range
 
     filters = SearchFilters(
         artist=args.artist,

@@ -13,7 +13,6 @@ takes the intent when it is known.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -21,6 +20,7 @@ from rapidfuzz import fuzz, process
 
 from assistant.nlu.rasa_format import NLUData
 from assistant.turn import Entity
+from catalog.names import fold
 
 #: Intents whose turns carry no entities worth acting on.
 NO_ENTITY_INTENTS = {"greet", "goodbye", "thank", "help", "affirm", "deny", "out_of_scope"}
@@ -96,18 +96,6 @@ MAX_TEXT_CHARS = 1000
 MAX_NAME_CHARS = 80
 # source ranks: a pattern knows its context, an exact name beats a fuzzy one
 PATTERN, EXACT, PARTIAL, FUZZY = 3, 2, 1, 0
-
-
-_LIGATURES = str.maketrans(
-    {"æ": "ae", "Æ": "AE", "ø": "o", "Ø": "O", "ß": "ss", "œ": "oe", "Œ": "OE", "ð": "d",
-     "Ð": "D", "þ": "th", "Þ": "TH", "ł": "l", "Ł": "L", "đ": "d", "Đ": "D"}
-)  # fmt: skip
-
-
-def fold(text: str) -> str:
-    """Lower case without accents or curly apostrophes (Björk -> bjork)."""
-    text = unicodedata.normalize("NFKD", text.replace("’", "'")).translate(_LIGATURES)
-    return "".join(c for c in text if not unicodedata.combining(c)).lower()
 
 
 def tokens(text: str) -> list[tuple[str, int, int]]:

@@ -6,7 +6,6 @@ from collections import Counter
 from collections.abc import Callable
 
 from assistant.qa.answer import Answer, dont_know
-from assistant.qa.keys import pitch_class
 from assistant.qa.library import Snapshot, TrackInfo
 from assistant.qa.questions import Filters
 from assistant.qa.text import format_duration, join_names
@@ -37,73 +36,14 @@ LabelTest = Callable[[TrackInfo, str, str], bool]
 def apply_filters(
     snapshot: Snapshot, f: Filters, has_label: LabelTest | None = None
 ) -> list[TrackInfo]:
-    out = []
-    for t in snapshot.tracks.values():
-        if f.artist and (t.artist or "").casefold() != f.artist.casefold():
-            continue
-        if f.album and (t.album or "").casefold() != f.album.casefold():
-            continue
-        if f.composer and (t.composer or "").casefold() != f.composer.casefold():
-            continue
-        if f.mode and (t.mode or "") != f.mode:
-            continue
-        if f.key and (t.key is None or pitch_class(t.key) != pitch_class(f.key)):
-            continue
-        if f.tempo_min is not None and (t.tempo is None or t.tempo < f.tempo_min):
-            continue
-        if f.tempo_max is not None and (t.tempo is None or t.tempo > f.tempo_max):
-            continue
-        if f.year is not None and t.year != f.year:
-            continue
-        if f.duration_min is not None and (t.duration or 0) < f.duration_min:
-            continue
-        if f.duration_max is not None and (t.duration or 0) > f.duration_max:
-            continue
-        if f.scores_only and not t.score_ref:
-            continue
-        if f.year_min is not None and (t.year is None or t.year < f.year_min):
-            continue
-        if f.year_max is not None and (t.year is None or t.year > f.year_max):
-            continue
-        if f.label and has_label is not None and not has_label(t, f.label_family, f.label):
-            continue
-        out.append(t)
+    """The snapshot's tracks meeting ``f`` (``SearchFilters.matches``) and its content label."""
+    out = [
+        t
+        for t in snapshot.tracks.values()
+        if f.matches(t)
+        and not (f.label and has_label is not None and not has_label(t, f.label_family, f.label))
+    ]
     return sorted(out, key=lambda t: (t.title.casefold(), t.id))
-
-
-def describe_filters(f: Filters) -> str:
-    bits = []
-    if f.artist:
-        bits.append(f"by {f.artist}")
-    if f.composer:
-        bits.append(f"composed by {f.composer}")
-    if f.album:
-        bits.append(f"on {f.album}")
-    if f.key:
-        bits.append(f"in {f.key} {f.mode or ''}".rstrip())
-    elif f.mode:
-        bits.append(f"in a {f.mode} key")
-    if f.tempo_min is not None and f.tempo_max is not None:
-        bits.append(f"between {f.tempo_min:.0f} and {f.tempo_max:.0f} BPM")
-    elif f.tempo_min is not None:
-        bits.append(f"above {f.tempo_min:.0f} BPM")
-    elif f.tempo_max is not None:
-        bits.append(f"below {f.tempo_max:.0f} BPM")
-    if f.year is not None:
-        bits.append(f"from {f.year}")
-    if f.duration_min is not None:
-        bits.append(f"longer than {format_duration(f.duration_min)}")
-    if f.duration_max is not None:
-        bits.append(f"shorter than {format_duration(f.duration_max)}")
-    if f.scores_only:
-        bits.append("rendered from scores")
-    if f.year_min is not None:
-        bits.append(f"from the {f.year_min}s")
-    if f.label:
-        bits.append(
-            f"with {f.label}" if f.label_family == "instrument" else f"that sound {f.label}"
-        )
-    return " ".join(bits)
 
 
 def _needs_analysis(f: Filters) -> bool:
@@ -111,7 +51,7 @@ def _needs_analysis(f: Filters) -> bool:
 
 
 def _scope(f: Filters, n: int | None = None) -> str:
-    text = describe_filters(f)
+    text = f.describe()
     noun = "track" if n == 1 else "tracks"
     return f"{noun} {text}" if text else f"{noun} in the library"
 
@@ -123,7 +63,7 @@ def answer_count(snapshot: Snapshot, f: Filters, has_label: LabelTest | None = N
     if _needs_analysis(f) and unanalysed:
         text += f" ({unanalysed} tracks are not analysed yet and could not be counted.)"
     return Answer(
-        text, len(tracks), track_ids=[t.id for t in tracks], facts={"filters": describe_filters(f)}
+        text, len(tracks), track_ids=[t.id for t in tracks], facts={"filters": f.describe()}
     )
 
 
@@ -139,8 +79,7 @@ def answer_count_artists(snapshot: Snapshot) -> Answer:
 def answer_count_albums(snapshot: Snapshot, f: Filters) -> Answer:
     albums = sorted({t.album for t in apply_filters(snapshot, f) if t.album})
     return Answer(
-        f"There are {len(albums)} albums {describe_filters(f)}".rstrip()
-        + f": {join_names(albums)}.",
+        f"There are {len(albums)} albums {f.describe()}".rstrip() + f": {join_names(albums)}.",
         len(albums),
         facts={"albums": albums},
     )
@@ -205,9 +144,7 @@ def answer_list(snapshot: Snapshot, f: Filters, has_label: LabelTest | None = No
     if not tracks:
         if _needs_analysis(f) and unanalysed == len(snapshot.tracks):
             return dont_know("no_analysis", "no track has been analysed yet.")
-        return Answer(
-            f"None: there are no {_scope(f)}.", [], facts={"filters": describe_filters(f)}
-        )
+        return Answer(f"None: there are no {_scope(f)}.", [], facts={"filters": f.describe()})
     titles = [t.label for t in tracks]
     text = f"{len(tracks)} {_scope(f)}: {join_names(titles)}."
     if _needs_analysis(f) and unanalysed:
@@ -216,7 +153,7 @@ def answer_list(snapshot: Snapshot, f: Filters, has_label: LabelTest | None = No
         text,
         [t.title for t in tracks],
         track_ids=[t.id for t in tracks],
-        facts={"filters": describe_filters(f)},
+        facts={"filters": f.describe()},
     )
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from assistant.qa.answer import Answer, dont_know
-from assistant.qa.keys import same_key
 from assistant.qa.library import TrackInfo
 from assistant.qa.text import format_duration
+from catalog.keys import same_key
 
 _VALUES = {
     "tempo": (lambda t: t.tempo, lambda v: f"{v:.0f} BPM", True),

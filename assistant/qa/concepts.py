@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 from rapidfuzz import fuzz, process
 
-from assistant.qa.text import normalise
+from catalog.names import fold
 from musicbert.errors import ConfigError
 
 GLOSSARY_PATH = Path(__file__).resolve().parent.parent / "glossary.yml"
@@ -33,7 +33,7 @@ class Glossary:
         self._by_name: dict[str, Concept] = {}
         for c in concepts:
             for name in (c.term, *c.aliases):
-                self._by_name.setdefault(normalise(name), c)
+                self._by_name.setdefault(fold(name), c)
 
     @classmethod
     def load(cls, path: Path | None = None) -> Glossary:
@@ -60,7 +60,7 @@ class Glossary:
 
     def lookup(self, name: str) -> Concept | None:
         """The entry for a term or alias, tolerating typos and plurals."""
-        key = normalise(name)
+        key = fold(name)
         if not key:
             return None
         for candidate in (key, key.removeprefix("a "), key.removeprefix("an "), key.rstrip("s")):
@@ -71,7 +71,7 @@ class Glossary:
 
     def spot(self, text: str) -> Concept | None:
         """The longest glossary term or alias that appears as whole words in ``text``."""
-        padded = f" {normalise(text)} "
+        padded = f" {fold(text)} "
         best: tuple[int, Concept] | None = None
         for name, concept in self._by_name.items():
             if f" {name} " in padded and (best is None or len(name) > best[0]):
@@ -80,7 +80,7 @@ class Glossary:
 
     def suggest(self, name: str, limit: int = 3) -> list[str]:
         found = process.extract(
-            normalise(name), list(self._by_name), scorer=fuzz.WRatio, limit=limit * 3
+            fold(name), list(self._by_name), scorer=fuzz.WRatio, limit=limit * 3
         )
         out: list[str] = []
         for cand, score, _ in found:

@@ -26,7 +26,8 @@ import numpy as np
 from assistant.qa.answer import Answer, dont_know
 from assistant.qa.library import Snapshot, TrackInfo
 from assistant.qa.questions import CONTENT_LABELS, IMPLIED_BY
-from assistant.qa.text import join_names, normalise, percent
+from assistant.qa.text import join_names, percent
+from catalog.names import fold
 from musicbert.tagger import trusted
 
 #: Confidence (|p - 0.5| * 2) below which a content answer is hedged.
@@ -170,7 +171,7 @@ def _tag_probability(track: TrackInfo, label: str) -> Evidence | None:
 
 def tag_names_label(tag_name: str, label: str, family: str) -> bool:
     """Whether a tag such as "Acoustic Grand Piano" or "String Ensemble 1" names the label."""
-    padded = f" {normalise(tag_name)} "
+    padded = f" {fold(tag_name)} "
     words = (label, *CONTENT_LABELS[family][label], *IMPLIED_BY.get(label, ()))
     return any(f" {w} " in padded for w in words)
 

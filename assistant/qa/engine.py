@@ -39,8 +39,9 @@ from assistant.qa.questions import (
 )
 from assistant.qa.resolve import Gazetteer
 from assistant.qa.scores import answer_score
-from assistant.qa.text import join_names, normalise
+from assistant.qa.text import join_names
 from assistant.turn import Parse, Reply, TrackRef
+from catalog.names import fold
 from musicbert.errors import MusicBertError
 
 #: NLU ``attribute`` entity values and the question they stand for.
@@ -194,7 +195,7 @@ class QAEngine:
                     return found
                 pair.append(found)
             if len(pair) == 1:
-                norm = normalise(q.text)
+                norm = fold(q.text)
                 spans = [norm[m.start : m.end] for m in q.tracks if m.start >= 0]
                 leftover = _leftover(q.text, q, skip=[pair[0].title, *spans])
                 if leftover:
@@ -356,7 +357,7 @@ class QAEngine:
                 suggestions=sugg,
             )
         leftover = _leftover(q.text, q)
-        if leftover and not _FOLLOW_UP.search(normalise(q.text)):
+        if leftover and not _FOLLOW_UP.search(fold(q.text)):
             sugg = gaz.suggest(leftover)
             return dont_know(
                 "no_track",
@@ -468,7 +469,7 @@ def _entity_names(parse: Parse, field: str) -> list[str]:
     for e in parse.entities:
         if e.entity != field:
             continue
-        surface = normalise(parse.text[e.start : e.end]) if 0 <= e.start < e.end else ""
+        surface = fold(parse.text[e.start : e.end]) if 0 <= e.start < e.end else ""
         if surface and surface in _GENERIC:
             continue
         out.append(e.value)
@@ -495,14 +496,14 @@ def _leftover(text: str, q: Question, skip: list[str] | None = None) -> str | No
     m = re.search(r"[\"“']([^\"”']{2,80})[\"”']", text)
     if m:
         return m.group(1).strip()
-    norm = normalise(text)
+    norm = fold(text)
     for name in skip or []:
-        norm = norm.replace(normalise(name), " ")
+        norm = norm.replace(fold(name), " ")
     words = [w for w in norm.split() if w not in _QUESTION_WORDS and w not in _LABEL_WORDS]
     if q.artist:
-        words = [w for w in words if w not in normalise(q.artist).split()]
+        words = [w for w in words if w not in fold(q.artist).split()]
     if q.album:
-        words = [w for w in words if w not in normalise(q.album).split()]
+        words = [w for w in words if w not in fold(q.album).split()]
     if not words:
         return None
     return " ".join(words)

@@ -65,6 +65,10 @@ class TrackInfo:
         return f"{self.title} by {self.artist}" if self.artist else self.title
 
     @property
+    def tag_names(self) -> list[str]:
+        return [g.name for g in self.tags]
+
+    @property
     def key_name(self) -> str | None:
         if not self.key:
             return None

@@ -14,7 +14,9 @@ from rapidfuzz import fuzz, process
 
 from assistant.qa.concepts import Concept, Glossary
 from assistant.qa.resolve import Gazetteer, Mention
-from assistant.qa.text import normalise
+from catalog.filters import SearchFilters
+from catalog.keys import find_key, tonic_of
+from catalog.names import fold
 
 QUESTION_TYPES = ("facts", "audio", "content", "aggregate", "compare", "score", "concept")
 
@@ -193,7 +195,6 @@ _AVERAGE = re.compile(r"\baverage\b|\bmean\b|\btypical\b|\bmedian\b")
 _DECADE = re.compile(r"\b(?:the )?(19|20)?([0-9])0s\b")
 _BPM = re.compile(r"(\d+(?:\.\d+)?)\s*(?:bpm|beats per minute|beats a minute)")
 _BPM_RANGE = re.compile(r"between (\d+(?:\.\d+)?) and (\d+(?:\.\d+)?)\s*(?:bpm|beats)")
-_KEY_NAME = re.compile(r"\b([a-g])( ?(#|sharp|b|flat))? (major|minor)\b")
 _YEAR = re.compile(r"\b(19[5-9]\d|20[0-4]\d)\b")
 _MINUTES = re.compile(r"(\d+(?:\.\d+)?)\s*(minutes?|mins?|seconds?|secs?)")
 _CONCEPT = re.compile(
@@ -262,27 +263,21 @@ IMPLIED_BY: dict[str, tuple[str, ...]] = {
 
 
 @dataclass
-class Filters:
-    """Restrictions on a set of tracks for aggregate and list questions."""
+class Filters(SearchFilters):
+    """The catalog's filters plus a content label only QA's content model can judge."""
 
-    artist: str | None = None
-    album: str | None = None
-    composer: str | None = None
-    mode: str | None = None
-    key: str | None = None  # tonic, e.g. "F#"
-    tempo_min: float | None = None
-    tempo_max: float | None = None
-    year: int | None = None
-    year_min: int | None = None  # a decade: "from the 2000s"
-    year_max: int | None = None
     label: str | None = None  # a content label the tracks must have ("piano", "ambient")
     label_family: str | None = None
-    duration_min: float | None = None
-    duration_max: float | None = None
-    scores_only: bool = False
 
     def empty(self) -> bool:
-        return all(v in (None, False) for v in vars(self).values())
+        return not self.narrows()
+
+    def describe(self) -> str:
+        text = super().describe() if super().narrows() else ""
+        if self.label:
+            words = "with" if self.label_family == "instrument" else "that sound"
+            text = f"{text} {words} {self.label}".strip()
+        return text
 
 
 @dataclass
@@ -347,28 +342,6 @@ def find_label(norm: str) -> tuple[str, str] | None:
     return (best[1], best[2]) if best else None
 
 
-def _key_name(rest: str) -> re.Match | None:
-    """A named key ("F# minor"); "a minor key" reads as the mode, not as A minor."""
-    for m in _KEY_NAME.finditer(rest):
-        if (
-            m.group(1) == "a"
-            and not m.group(2)
-            and rest[m.end() :].startswith((" key", " mode", " or ", " and "))
-        ):
-            continue
-        return m
-    return None
-
-
-def _tonic(letter: str, accidental: str | None) -> str:
-    acc = (accidental or "").strip()
-    if acc in ("#", "sharp"):
-        return letter.upper() + "#"
-    if acc in ("b", "flat"):
-        return letter.upper() + "b"
-    return letter.upper()
-
-
 def analyse(
     text: str,
     gazetteer: Gazetteer,
@@ -378,7 +351,7 @@ def analyse(
 ) -> Question:
     """Read ``text`` into a Question. ``names`` are entity values from the NLU, if any."""
     q = Question(text=text)
-    norm = normalise(text)
+    norm = fold(text)
     mentions = _take_names(q, gazetteer.spot(text), names or {}, gazetteer)
     # strip named spans before looking for attribute words, so that a title such as
     # "March Thee to Dis" or "Sad" does not read as a question about marches or moods
@@ -425,7 +398,7 @@ def _take_names(
                     q.unknown_filters.append((field_name, value))
     tracks = [m for m in strong if m.field == "track"]
     if not tracks and weak:
-        norm = normalise(q.text)
+        norm = fold(q.text)
         pronoun = re.search(r"\b(it|its|this|that)\b", norm)
         label_words = {w for fam in CONTENT_LABELS.values() for ws in fam.values() for w in ws}
         tracks = [
@@ -433,12 +406,12 @@ def _take_names(
             for m in weak
             if m.field == "track"
             and not pronoun
-            and normalise(m.name) not in label_words
-            and normalise(m.name) not in VOCABULARY
+            and fold(m.name) not in label_words
+            and fold(m.name) not in VOCABULARY
         ][:1]
     q.tracks = tracks
     artist_spans = {(m.start, m.end) for m in strong if m.field == "artist" and m.start >= 0}
-    asks_composer = bool(PATTERNS["composer"].search(normalise(q.text)))
+    asks_composer = bool(PATTERNS["composer"].search(fold(q.text)))
     for m in strong:
         if m.field == "composer" and (m.start, m.end) in artist_spans and not asks_composer:
             continue  # a name that is both artist and composer: "by X" means the artist
@@ -461,10 +434,10 @@ def _without_spans(norm: str, mentions: list[Mention]) -> str:
 
 def _key_filters(rest: str) -> dict:
     found: dict = {}
-    m = _key_name(rest)
+    m = find_key(rest)
     if m and not re.search(r"\b(is|are) (it|they)\b", rest):
-        found["key"] = _tonic(m.group(1), m.group(3))
-        found["mode"] = m.group(4)
+        found["key"] = tonic_of(m)
+        found["mode"] = m.group(3)
     elif re.search(r"\bminor\b", rest) and not re.search(r"\bmajor\b", rest):
         found["mode"] = "minor"
     elif re.search(r"\bmajor\b", rest) and not re.search(r"\bminor\b", rest):
@@ -493,7 +466,7 @@ def _concept(norm: str, rest: str, q: Question, glossary: Glossary) -> Concept |
         phrase = re.sub(r"\s+(in music|in music theory|mean|means|exactly|again)$", "", phrase)
     found = glossary.lookup(phrase) if phrase else None
     # "what is Nebula?" names a track, not a concept
-    if found is not None and q.tracks and normalise(q.tracks[0].name) == phrase:
+    if found is not None and q.tracks and fold(q.tracks[0].name) == phrase:
         return None
     if found is None and _CONCEPT_ANY.search(norm) and not q.tracks:
         found = glossary.spot(rest)
@@ -598,7 +571,7 @@ def _aggregate_filters(q: Question, rest: str, gaz: Gazetteer) -> None:
         else:  # "around", "about", "near", or just "120 bpm": within 5 %
             f.tempo_min, f.tempo_max = bpm * 0.95, bpm * 1.05
     if (m := _YEAR.search(rest)) and not _BPM.search(rest):
-        f.year = int(m.group(1))
+        f.year_min = f.year_max = int(m.group(1))
     elif m := _DECADE.search(rest):
         century = m.group(1) or ("20" if int(m.group(2)) <= 2 else "19")
         f.year_min = int(f"{century}{m.group(2)}0")
@@ -673,7 +646,7 @@ def _named_filters(q: Question, rest: str, gaz: Gazetteer) -> None:
         if _name_words(word) == word and find_label(word) is None:
             found.append((("tag",), word))
     for fields, name in found:
-        if any(normalise(n) == name for _, n in q.unknown_filters):
+        if any(fold(n) == name for _, n in q.unknown_filters):
             continue
         if fields == ("tag",):
             if find_label(name) is None:
@@ -717,7 +690,7 @@ def _track_attribute(
 ) -> tuple[str | None, str | None]:
     is_score = False
     if q.tracks:
-        ids = gaz.tracks["track"].get(normalise(q.tracks[0].name), [])
+        ids = gaz.tracks["track"].get(fold(q.tracks[0].name), [])
         is_score = any(gaz.snapshot.tracks[i].score_ref for i in ids)
     score_words = bool(_SCORE_WORDS.search(rest))
     for attr in ("time_signature", "measures", "highest_note", "lowest_note"):
@@ -736,7 +709,7 @@ def _track_attribute(
         return "facts", "album_tracks"
     if PATTERNS["licence"].search(rest):
         return "facts", "licence"
-    if PATTERNS["mode"].search(rest) and not _key_name(rest):
+    if PATTERNS["mode"].search(rest) and not find_key(rest):
         return ("score" if score_words else "audio"), "mode"
     if PATTERNS["key"].search(rest):
         return ("score" if score_words else "audio"), "key"

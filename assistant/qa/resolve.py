@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from rapidfuzz import fuzz, process
 
 from assistant.qa.library import Snapshot, TrackInfo
-from assistant.qa.text import normalise
+from catalog.names import fold
 
 FIELDS = ("track", "artist", "album", "composer")
 
@@ -66,13 +66,13 @@ class Gazetteer:
             ):
                 if not value:
                     continue
-                key = normalise(value)
+                key = fold(value)
                 if not key:
                     continue
                 self.names[f].setdefault(key, value)
                 self.tracks[f].setdefault(key, []).append(t.id)
                 # "Title (extra)" is also known as "Title"
-                short = normalise(_PARENTHESES.sub(" ", value))
+                short = fold(_PARENTHESES.sub(" ", value))
                 if short and short != key and f in ("track", "album"):
                     self.names[f].setdefault(short, value)
                     self.tracks[f].setdefault(short, []).append(t.id)
@@ -92,7 +92,7 @@ class Gazetteer:
 
     def spot(self, text: str) -> list[Mention]:
         """Non-overlapping catalog names in ``text``, longest and best first."""
-        norm = normalise(text)
+        norm = fold(text)
         padded = f" {norm} "
         candidates: list[Mention] = []
         original_words = set(re.findall(r"\w+", text))
@@ -113,7 +113,7 @@ class Gazetteer:
                 if idx >= 0:
                     score = 100.0
                     if " " not in key and not any(
-                        w[:1].isupper() and normalise(w) == key for w in original_words
+                        w[:1].isupper() and fold(w) == key for w in original_words
                     ):
                         score = 75.0  # a lowercase common word ("sad") is weak evidence
                     candidates.append(Mention(f, name, idx, idx + len(key), score))
@@ -135,7 +135,7 @@ class Gazetteer:
                     if score >= FUZZY_CUTOFF and _word_aligned(norm, start, end):
                         candidates.append(Mention(f, name, start, end, float(score) - 5))
         for word in original_words:
-            key = normalise(word)
+            key = fold(word)
             if word[:1].isupper() and key in self.partials:
                 idx = padded.find(f" {key} ")
                 if idx >= 0:
@@ -160,7 +160,7 @@ class Gazetteer:
     # -- resolving a given name ------------------------------------------------------------
 
     def resolve(self, query: str, field: str = "track") -> Resolution:
-        key = normalise(query)
+        key = fold(query)
         res = Resolution(query=query, field=field)
         if not key:
             return res
@@ -205,7 +205,7 @@ class Gazetteer:
         return find_tracks(self.catalog, query, "title" if field == "track" else field)
 
     def suggest(self, query: str, field: str = "track", limit: int = 3) -> list[str]:
-        key = normalise(query)
+        key = fold(query)
         pool = list(self.names[field])
         if field == "track":  # a misremembered name may be an artist or album as well
             pool += list(self.names["artist"]) + list(self.names["album"])

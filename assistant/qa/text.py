@@ -1,22 +1,8 @@
-"""Small text helpers shared by the QA modules: normalising names, formatting facts."""
+"""Small text helpers shared by the QA modules: formatting facts and lists of names."""
 
 from __future__ import annotations
 
-import re
-import unicodedata
-
 from catalog.queries import duration_text
-
-_NON_WORD = re.compile(r"[^\w#]+", re.UNICODE)
-_SPACES = re.compile(r"\s+")
-
-
-def normalise(text: str) -> str:
-    """Case-, accent- and punctuation-insensitive form used for every name comparison."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
-    stripped = stripped.replace("'", "").replace("\u2019", "").replace("_", " ")
-    return _SPACES.sub(" ", _NON_WORD.sub(" ", stripped.casefold())).strip()
 
 
 def format_duration(seconds: float | None) -> str:
