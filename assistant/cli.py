@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import pkgutil
 import sys
+import warnings
 
 import assistant.commands
 from musicbert.errors import MusicBertError
@@ -22,23 +24,58 @@ def command_modules() -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules(assistant.commands.__path__))
 
 
+#: Options every command takes, before or after its name: (flags, keyword arguments).
+GLOBAL_OPTIONS = (
+    (
+        ("--db",),
+        dict(
+            metavar="URL",
+            help="SQLAlchemy database URL (default: $MUSICBERT_DB or SQLite in $MUSICBERT_HOME)",
+        ),
+    ),
+    (
+        ("--checkpoint",),
+        dict(
+            metavar="DIR",
+            help="MusicBERT checkpoint folder (default: the one the library was embedded "
+            "with, else the packaged one)",
+        ),
+    ),
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="musicbert",
         description="A local, offline conversational assistant over your music library.",
     )
-    parser.add_argument(
-        "--db",
-        metavar="URL",
-        help="SQLAlchemy database URL (default: $MUSICBERT_DB or SQLite in $MUSICBERT_HOME)",
-    )
+    for flags, options in GLOBAL_OPTIONS:
+        parser.add_argument(*flags, **options)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in command_modules():
         importlib.import_module(f"assistant.commands.{name}").register(sub)
+    for command in sub.choices.values():  # "musicbert chat --db X" works too
+        for flags, options in GLOBAL_OPTIONS:
+            command.add_argument(*flags, **options, default=argparse.SUPPRESS)
     return parser
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """The one warnings policy: ours become one-line notes, other libraries' stay quiet.
+
+    Third-party warnings (music21, transformers, ...) are about their internals, not
+    about anything a person can act on; they go to the debug log instead.
+    """
+    if category.__module__.split(".")[0] in ("musicbert", "catalog", "assistant", "training"):
+        print(f"musicbert: note: {message}", file=sys.stderr)
+    else:
+        logging.getLogger("musicbert.warnings").debug(
+            "%s:%s: %s: %s", filename, lineno, category.__name__, message
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
+    warnings.showwarning = _show_warning
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

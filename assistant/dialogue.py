@@ -61,13 +61,15 @@ class Assistant:
         return self.ctx.search
 
     @classmethod
-    def from_defaults(cls, db_url: str | None = None, player=None, nlu=None) -> Assistant:
+    def from_defaults(
+        cls, db_url: str | None = None, player=None, nlu=None, checkpoint: str | None = None
+    ) -> Assistant:
         """Open the catalog, load MusicBERT once and build NLU, search and QA on it."""
+        from assistant.model_loader import load_embedder
         from catalog.db import open_catalog
-        from musicbert.embedder import Embedder
 
         catalog = open_catalog(db_url)
-        embedder = Embedder.load()
+        embedder = load_embedder(checkpoint, catalog)
         if nlu is None:
             from assistant.nlu import NLU
 

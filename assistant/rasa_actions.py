@@ -49,17 +49,13 @@ class Backend:
     def context(cls) -> ActionContext:
         with cls._lock:
             if cls._ctx is None:
-                import warnings
-
                 from assistant.dialogue import build_qa, build_search
+                from assistant.model_loader import load_embedder
                 from assistant.nlu.rasa_format import load_domain
                 from catalog.db import open_catalog
-                from musicbert.embedder import Embedder
 
                 catalog = open_catalog(cls.db_url)
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    embedder = Embedder.load()
+                embedder = load_embedder(None, catalog)
                 cls._ctx = ActionContext(
                     catalog=catalog,
                     search=build_search(catalog, embedder),

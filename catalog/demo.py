@@ -544,6 +544,17 @@ class DemoSummary:
         out["ingest"] = self.ingest.to_dict() if self.ingest else None
         return out
 
+    def headline(self) -> str:
+        """One sentence for a person: "107 tracks from 3 sources (50 rendered from scores)"."""
+        total = sum(self.sources.values())
+        text = f"{total} tracks from {len(self.sources)} source(s)"
+        if self.rendered or self.cached:
+            text += f" ({self.rendered + self.cached} rendered from scores)"
+        problems = len(self.render_failed) + len(self.missing_sources)
+        if self.ingest is not None:
+            problems += len(self.ingest.skipped)
+        return text + (f"; {problems} problem(s), see `musicbert demo`" if problems else "")
+
 
 def render_dir() -> Path:
     return cache_dir("demo")

@@ -172,6 +172,8 @@ class SearchFilters:
         tags = self.tag_list()
         if tags:
             parts.append("tagged " + " and ".join(tags))
+        if self.year_min is not None or self.year_max is not None:
+            parts.append(_years_words(self.year_min, self.year_max))
         parts.extend(
             _range_words(low, high, unit, fmt)
             for low, high, unit, fmt in (
@@ -180,8 +182,6 @@ class SearchFilters:
             )
             if low is not None or high is not None
         )
-        if self.year_min is not None or self.year_max is not None:
-            parts.append(_years_words(self.year_min, self.year_max))
         tonic, mode = self.key_and_mode()
         if tonic:
             parts.append(f"in {tonic} {mode or ''}".rstrip())

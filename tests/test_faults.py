@@ -141,7 +141,7 @@ def test_home_that_is_a_file_is_one_line(tmp_path):
 @pytest.fixture
 def library(isolated_home):
     """The search tests' library in this test's home, with its index saved."""
-    from assistant.commands.search import load_embedder
+    from assistant.model_loader import load_embedder
     from catalog.vector_index import VectorIndex
     from tests.test_search import build_library
 
@@ -308,7 +308,7 @@ def test_ask_says_the_index_was_rebuilt(library, capsys):
 
 
 def test_the_default_model_has_a_calibrated_no_match_threshold():
-    from assistant.commands.search import load_embedder
+    from assistant.model_loader import load_embedder
     from catalog.search import NO_MATCH_SIMILARITY
 
     embedder = load_embedder(None)
@@ -337,7 +337,7 @@ def test_a_sensible_query_is_a_good_match(library, capsys, query):
 
 def test_the_chat_says_there_is_no_good_match(library):
     from assistant.actions import ActionContext, find_music
-    from assistant.commands.search import load_embedder
+    from assistant.model_loader import load_embedder
     from assistant.state import DialogueState
     from assistant.turn import Parse
     from catalog.search import SearchEngine
@@ -362,7 +362,7 @@ def test_the_chat_says_there_is_no_good_match(library):
 def test_a_search_during_the_first_seconds_of_an_ingest_says_it_is_running(
     tmp_path, isolated_home, capsys
 ):
-    from assistant.commands.search import load_embedder
+    from assistant.model_loader import load_embedder
 
     load_embedder(None)  # loaded before the ingest starts: the search below is quick
     music = tmp_path / "music"

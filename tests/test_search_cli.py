@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from assistant.cli import main
-from assistant.commands.search import load_embedder
+from assistant.model_loader import load_embedder
 from catalog.db import open_catalog
 from tests.test_search import LIBRARY, build_library
 
@@ -66,7 +66,7 @@ def test_search_json_with_filters(library, capsys):
     # cosine 1, plus the lexical evidence of the tags the description names
     assert result["track_id"] == library["Rain Piano"] and result["score"] >= 1 - 1e-3
     assert "tempo 72 bpm in 60-90" in result["why"] and "key F# minor" in result["why"]
-    assert data["filters"] == "year 1990-2000, tempo 60-90 bpm, key F# minor"
+    assert data["filters"] == "from 1990 to 2000 between 60 and 90 BPM in F# minor"
 
 
 def test_search_table(library, capsys):

@@ -27,18 +27,13 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    from assistant.dialogue import Assistant
     from assistant.render import reply_text
 
-    text = " ".join(args.text)
-    try:
-        from assistant.dialogue import Assistant
-    except ImportError:  # a checkout without the dialogue layer: questions still work
-        reply = _qa_only(args.db, text)
-    else:
-        assistant = Assistant.from_defaults(db_url=args.db, player=None)
-        for notice in repair_notices(assistant):
-            print(f"musicbert: {notice}", file=sys.stderr)
-        reply = assistant.handle(text)
+    assistant = Assistant.from_defaults(db_url=args.db, checkpoint=args.checkpoint, player=None)
+    for notice in repair_notices(assistant):
+        print(f"musicbert: {notice}", file=sys.stderr)
+    reply = assistant.handle(" ".join(args.text))
     if args.json:
         print(json.dumps(reply.to_json(), indent=2, default=str, ensure_ascii=False))
     else:
@@ -53,17 +48,3 @@ def repair_notices(assistant) -> list[str]:
     search = getattr(assistant, "search", None)
     notices = getattr(search, "notices", None) or []
     return [n for n in notices if isinstance(n, str) and n.startswith(REPAIRED)]
-
-
-def _qa_only(db_url: str | None, text: str):
-    """Answer with the QA engine alone (questions about the library, no playback or search)."""
-    import warnings
-
-    from assistant.qa import QAEngine
-    from catalog.db import open_catalog
-    from musicbert.embedder import Embedder
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        embedder = Embedder.load()
-    return QAEngine(open_catalog(db_url), embedder=embedder).ask(text)

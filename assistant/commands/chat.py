@@ -24,7 +24,7 @@ def run(args) -> int:
     from musicbert.paths import home_dir
 
     if args.demo:
-        ensure_demo_library(args.db)
+        ensure_demo_library(args.db, args.checkpoint)
     player, problem = (None, None) if args.no_sound else try_player()
 
     def load():
@@ -33,7 +33,9 @@ def run(args) -> int:
         from assistant.commands.ask import repair_notices
         from assistant.dialogue import Assistant
 
-        assistant = Assistant.from_defaults(db_url=args.db, player=player)
+        assistant = Assistant.from_defaults(
+            db_url=args.db, checkpoint=args.checkpoint, player=player
+        )
         for notice in repair_notices(assistant):
             warnings.warn(notice, stacklevel=1)  # the chat shows load warnings as notes
         return assistant
@@ -54,8 +56,8 @@ def run(args) -> int:
     return chat.run()
 
 
-def ensure_demo_library(db_url: str | None) -> None:
-    """Build the demo library (INGEST's catalog.demo) when the catalog holds no tracks."""
+def ensure_demo_library(db_url: str | None, checkpoint: str | None = None) -> None:
+    """Build the demo library (``catalog.demo``) when the catalog holds no tracks."""
     from sqlalchemy import func, select
 
     from catalog.db import open_catalog
@@ -67,8 +69,8 @@ def ensure_demo_library(db_url: str | None) -> None:
     if tracks:
         return
     print("Building the demo library (first run only; a few minutes)…", flush=True)
+    from assistant.model_loader import load_embedder
     from catalog.demo import build_demo_library
-    from musicbert.embedder import Embedder
 
-    summary = build_demo_library(catalog, embedder=Embedder.load())
-    print(f"Demo library ready: {summary}", flush=True)
+    summary = build_demo_library(catalog, embedder=load_embedder(checkpoint, catalog))
+    print(f"Demo library ready: {summary.headline()}", flush=True)

@@ -16,36 +16,30 @@ def register(subparsers) -> None:
         "A second run reuses everything that is unchanged.",
     )
     parser.add_argument("--no-embed", action="store_true", help="skip the MusicBERT embedding")
-    parser.add_argument("--checkpoint", help="MusicBERT checkpoint (default: the packaged one)")
     parser.add_argument("--workers", type=int, default=None, help="analysis processes")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(func=run)
 
 
-def _stats(catalog) -> dict | None:
-    try:
-        from catalog.queries import library_stats
-    except ImportError:
-        return None
-    return library_stats(catalog)
-
-
 def run(args: argparse.Namespace) -> int:
-    from assistant.commands.ingest import load_embedder, sync_vector_index
+    from assistant.commands.ingest import sync_vector_index
+    from assistant.commands.stats import render
+    from assistant.model_loader import load_embedder
     from catalog.db import open_catalog
     from catalog.demo import build_demo_library
     from catalog.ingest import require_writable
+    from catalog.queries import library_stats
 
     catalog = open_catalog(args.db)
     try:
         require_writable(catalog, "build the demo library")
-        embedder = None if args.no_embed else load_embedder(args.checkpoint)
+        embedder = None if args.no_embed else load_embedder(args.checkpoint, catalog)
         summary = build_demo_library(
             catalog, embedder, workers=args.workers, progress=not args.json
         )
         if embedder is not None:
             sync_vector_index(catalog, embedder)
-        stats = _stats(catalog)
+        stats = library_stats(catalog)
     finally:
         catalog.close()
     if args.json:
@@ -62,19 +56,5 @@ def run(args: argparse.Namespace) -> int:
         print(line)
     for folder, count in summary.sources.items():
         print(f"{count:4d} tracks from {folder}")
-    if stats is not None:
-        _print_stats(stats)
+    print(render(stats))
     return 0
-
-
-def _print_stats(stats: dict) -> None:
-    """The same table ``musicbert stats`` prints, when that command is there."""
-    try:
-        from assistant.commands.stats import render
-    except ImportError:
-        render = None
-    if render is not None:
-        print(render(stats))
-        return
-    for key, value in stats.items():
-        print(f"{key}: {json.dumps(value, ensure_ascii=False, default=str)[:400]}")

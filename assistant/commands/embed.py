@@ -21,23 +21,21 @@ def register(subparsers) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--text", help="text to embed")
     source.add_argument("--audio", metavar="FILE", help="audio file to embed (whole track)")
-    parser.add_argument(
-        "--checkpoint", metavar="DIR", help="MusicBERT checkpoint directory (default: packaged)"
-    )
     parser.add_argument("--tags", type=int, default=5, help="musicnn tags to show for audio")
     parser.add_argument("--json", action="store_true", help="print JSON with the full vector")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from musicbert.embedder import Embedder, UntrainedModelWarning
+    from assistant.model_loader import load_embedder
+    from musicbert.embedder import UntrainedModelWarning
     from musicbert.text_tower import TextTruncatedWarning
 
     notes: list[str] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UntrainedModelWarning)
         warnings.simplefilter("always", TextTruncatedWarning)
-        embedder = Embedder.load(args.checkpoint)
+        embedder = load_embedder(args.checkpoint)
         result: dict = {
             "model_id": embedder.model_id,
             "dim": embedder.dim,
@@ -73,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
                 warning.message, warning.category, warning.filename, warning.lineno
             )
     for note in notes:
-        print(f"note: {note}", file=sys.stderr)
+        print(f"musicbert: note: {note}", file=sys.stderr)
     if args.json:
         result["vector"] = [round(float(v), 6) for v in vector]
         print(json.dumps(result))

@@ -16,7 +16,6 @@ def register(subparsers) -> None:
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders")
     parser.add_argument("--no-embed", action="store_true", help="skip the MusicBERT embedding")
-    parser.add_argument("--checkpoint", help="MusicBERT checkpoint (default: the packaged one)")
     parser.add_argument(
         "--workers", type=int, default=None, help="analysis processes (default: cores)"
     )
@@ -25,18 +24,8 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def load_embedder(checkpoint: str | None):
-    """The MusicBERT embedder, or None (with a note) when the model package lacks one."""
-    try:
-        from musicbert.embedder import Embedder
-    except ImportError as exc:
-        print(f"musicbert: embedding skipped (embedder unavailable: {exc})", file=sys.stderr)
-        return None
-    return Embedder.load(checkpoint)
-
-
 def sync_vector_index(catalog, embedder) -> None:
-    """Bring the search index in step with what was just ingested (RETRIEVAL's index)."""
+    """Bring the search index in step with what was just ingested."""
     from catalog.vector_index import VectorIndex
 
     index = VectorIndex.open(catalog, str(embedder.model_id), embedder.dim)
@@ -44,13 +33,14 @@ def sync_vector_index(catalog, embedder) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from assistant.model_loader import load_embedder
     from catalog.db import open_catalog
     from catalog.ingest import ingest, require_writable
 
     catalog = open_catalog(args.db)
     try:
         require_writable(catalog, "ingest")  # before minutes of model loading
-        embedder = None if args.no_embed else load_embedder(args.checkpoint)
+        embedder = None if args.no_embed else load_embedder(args.checkpoint, catalog)
         summary = ingest(
             catalog,
             args.paths,

@@ -59,7 +59,6 @@ def parse_json(parse) -> dict:
 
 
 def run(args) -> int:
-    import warnings
 
     from musicbert.errors import ConfigError
 
@@ -73,13 +72,11 @@ def run(args) -> int:
 
     catalog = embedder = None
     if args.nlu == "in-process":
+        from assistant.model_loader import load_embedder
         from catalog.db import open_catalog
-        from musicbert.embedder import Embedder
 
         catalog = open_catalog(args.db)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            embedder = Embedder.load()
+        embedder = load_embedder(args.checkpoint, catalog)
     nlu = make_nlu(args.nlu, args.rasa_url, catalog=catalog, embedder=embedder)
     for start in range(0, len(lines), CHUNK):  # batched, yet printed as it goes
         out = []

@@ -31,7 +31,6 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    import warnings
 
     from assistant.qa import QAEngine
     from catalog.db import open_catalog
@@ -39,11 +38,9 @@ def run(args) -> int:
     catalog = open_catalog(args.db)
     embedder = nlu = None
     if not args.no_embedder:
-        from musicbert.embedder import Embedder
+        from assistant.model_loader import load_embedder
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            embedder = Embedder.load()
+        embedder = load_embedder(args.checkpoint, catalog)
     if args.nlu:
         from assistant.nlu import NLU
 

@@ -9,25 +9,25 @@ import json
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "reindex",
-        help="re-embed tracks whose embedding is missing or from a different model",
+        help="re-embed tracks whose embedding is missing or from a different model "
+        "(the packaged one, or --checkpoint)",
         description="Embeds every track lacking a vector from the current MusicBERT model "
         "(its model id). Committed in batches: an interrupted run resumes.",
     )
-    parser.add_argument("--checkpoint", help="MusicBERT checkpoint (default: the packaged one)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from assistant.commands.ingest import sync_vector_index
+    from assistant.model_loader import load_embedder
     from catalog.db import open_catalog
     from catalog.ingest import reindex, require_writable
-    from musicbert.embedder import Embedder
 
     catalog = open_catalog(args.db)
     try:
         require_writable(catalog, "re-embed tracks")
-        embedder = Embedder.load(args.checkpoint)
+        embedder = load_embedder(args.checkpoint, catalog, follow_library=False)
         count = reindex(catalog, embedder, progress=not args.json)
         sync_vector_index(catalog, embedder)
     finally:

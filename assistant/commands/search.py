@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import sys
 import warnings
@@ -49,7 +48,6 @@ def register(subparsers) -> None:
         help="0..1: trade closeness for variety among the results (MMR)",
     )
     _add_filters(search)
-    search.add_argument("--checkpoint", help="MusicBERT checkpoint (default: the packaged one)")
     search.add_argument("--json", action="store_true", help="print the results as JSON")
     search.set_defaults(func=run_search)
 
@@ -61,25 +59,8 @@ def register(subparsers) -> None:
     similar.add_argument("track", help="track id or title")
     similar.add_argument("-k", type=int, default=10, help="how many tracks (default 10)")
     _add_filters(similar)
-    similar.add_argument("--checkpoint", help="MusicBERT checkpoint (default: the packaged one)")
     similar.add_argument("--json", action="store_true", help="print the results as JSON")
     similar.set_defaults(func=run_similar)
-
-
-@functools.lru_cache(maxsize=2)
-def load_embedder(checkpoint: str | None):
-    """The embedder, loaded once per process; an untrained-model warning becomes one line."""
-    import torch
-
-    from musicbert.embedder import Embedder
-
-    torch.set_num_threads(1)  # one short text: a second thread only waits on a busy machine
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        embedder = Embedder.load(checkpoint)
-    for warning in caught:
-        print(f"musicbert: note: {warning.message}", file=sys.stderr)
-    return embedder
 
 
 def filters_from(args: argparse.Namespace):
@@ -109,12 +90,12 @@ def filters_from(args: argparse.Namespace):
 
 
 def _engine(args: argparse.Namespace):
+    from assistant.model_loader import load_embedder
     from catalog.db import open_catalog
     from catalog.search import SearchEngine
 
-    embedder = load_embedder(args.checkpoint)
     catalog = open_catalog(args.db)
-    return catalog, SearchEngine(catalog, embedder)
+    return catalog, SearchEngine(catalog, load_embedder(args.checkpoint, catalog))
 
 
 def _report(engine, hits, args: argparse.Namespace, request: dict, weak: bool | None = None) -> int:

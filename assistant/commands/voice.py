@@ -37,7 +37,7 @@ def run(args) -> int:
         player, _problem = try_player()
     from assistant.dialogue import Assistant
 
-    assistant = Assistant.from_defaults(db_url=args.db, player=player)
+    assistant = Assistant.from_defaults(db_url=args.db, checkpoint=args.checkpoint, player=player)
     recognizer = Recognizer.for_catalog(getattr(assistant, "catalog", None))
     if speech is not None:
         ended = time.perf_counter()  # a file's speech has ended before we start
