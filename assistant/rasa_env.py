@@ -8,12 +8,11 @@ once with ``pip install rasa==3.6.21`` and reused afterwards. A marker file writ
 after a complete install tells a finished venv from one a killed install left
 half-built; a file lock keeps two processes from installing at the same time.
 
-``python -m assistant.rasa_env`` creates (or checks) it and prints where it is.
+``musicbert rasa-env`` creates (or checks) it and prints where it is.
 """
 
 from __future__ import annotations
 
-import argparse
 import fcntl
 import json
 import os
@@ -206,35 +205,3 @@ def ensure_env(quiet: bool = False) -> RasaEnv:
                 f"the Rasa venv in {root} holds rasa {version}, not {RASA_VERSION}; see {log_path}"
             )
         return RasaEnv(root, version)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m assistant.rasa_env",
-        description=f"Create (once) or check the Python 3.10 venv holding Rasa {RASA_VERSION}.",
-    )
-    parser.add_argument("--check", action="store_true", help="only report; install nothing")
-    parser.add_argument("--json", action="store_true", help="print a JSON object")
-    args = parser.parse_args(argv)
-    try:
-        env = existing_env() if args.check else ensure_env(quiet=args.json)
-    except RasaUnavailableError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    info = {
-        "venv": str(venv_dir()),
-        "ready": env is not None,
-        "rasa": env.version if env else None,
-        "python": str(find_python() or ""),
-    }
-    if args.json:
-        print(json.dumps(info))
-    elif env is None:
-        print(f"no ready Rasa {RASA_VERSION} venv at {info['venv']}")
-    else:
-        print(f"Rasa {env.version} ready in {env.root}")
-    return 0 if env is not None else 1
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -194,9 +194,9 @@ def main(argv: list[str] | None = None) -> int:
 def _stored_tags(probs: np.ndarray) -> dict[str, float]:
     """The tags ingest would store for a clip with these probabilities (name -> confidence)."""
     from catalog.ingest import select_model_tags
-    from musicbert.embedder import _tags
+    from musicbert.tagger import model_tags
 
-    tags = _tags({"MSD_musicnn": probs[:50], "MTT_musicnn": probs[50:]})
+    tags = model_tags({"MSD_musicnn": probs[:50], "MTT_musicnn": probs[50:]})
     return {name: conf for name, _kind, conf in select_model_tags(tags)}
 
 

@@ -29,7 +29,7 @@ from musicbert.audio_io import TARGET_SR, prepare_waveform, stream
 from musicbert.checksums import file_sha256, verify_sha256
 from musicbert.configuration_musicbert import MusicBertConfig
 from musicbert.errors import AudioError, CheckpointError
-from musicbert.tagger import ModelTag, canonical_tag, tag_kind
+from musicbert.tagger import ModelTag, Tagger, model_tags
 from musicbert.text_tower import TextTower, resolve_text_tower
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "default"
@@ -46,10 +46,10 @@ class UntrainedModelWarning(UserWarning):
 class AudioDescription:
     """Everything one pass over a track gives.
 
-    ``tags`` holds every tag of every musicnn tagger run (``ModelTag`` from
-    ``musicbert.tagger``: canonical name, kind, patch-averaged probability, source
-    model), most confident first; ``tag_probs`` the same numbers per model in the
-    model's output order.
+    ``tags`` holds every tag of every musicnn tagger run (``musicbert.tagger.model_tags``:
+    canonical name, kind, patch-averaged probability, source model), most confident
+    first; ``tag_probs`` the same numbers per model in the model's output order (what
+    the training features cache).
     """
 
     embedding: np.ndarray
@@ -92,7 +92,8 @@ class Embedder:
         self.last_truncated: list[bool] = []
         self._text_tower_dir = text_tower_dir
         self._text_tower: TextTower | None = None
-        self._musicnn: dict[str, torch.nn.Module] = {}
+        #: musicnn, the one way from log-mel patches to patch vectors and tag scores
+        self.tagger = Tagger(models=(), device=device, batch_size=self.patch_batch)
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -141,11 +142,7 @@ class Embedder:
         return self._text_tower
 
     def musicnn(self, name: str) -> torch.nn.Module:
-        if name not in self._musicnn:
-            from musicbert.musicnn import load_musicnn
-
-            self._musicnn[name] = load_musicnn(name, device=str(self.device))
-        return self._musicnn[name]
+        return self.tagger.model(name)
 
     # ------------------------------------------------------------------ text
     def embed_text(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
@@ -311,7 +308,7 @@ class _TrackRun:
             desc.tag_probs = {
                 k: (v / self.patches).astype(np.float32) for k, v in self.tag_sums.items()
             }
-            desc.tags = _tags(desc.tag_probs)
+            desc.tags = model_tags(desc.tag_probs)
         return desc
 
     def _flush(self) -> None:
@@ -324,13 +321,12 @@ class _TrackRun:
         tagging = self.tags or self.concepts
         names = [frontend] + [m for m in TAG_MODELS if tagging and m != frontend]
         per_patch: dict[str, np.ndarray] = {}
-        with torch.inference_mode(), self.e._autocast():
-            for name in names:
-                out = self.e.musicnn(name)(batch)
-                if name == frontend:
-                    vectors = out.penultimate.float().cpu().numpy()
-                if tagging and name in TAG_MODELS:
-                    per_patch[name] = out.tag_probs.float().cpu().numpy().astype(np.float64)
+        with self.e._autocast():
+            outs = self.e.tagger.run(batch, names)
+        vectors = outs[frontend].penultimate.float().cpu().numpy()
+        for name, out in outs.items():
+            if tagging and name in TAG_MODELS:
+                per_patch[name] = out.tag_probs.float().cpu().numpy().astype(np.float64)
         if self.tags:
             for name, probs in per_patch.items():
                 self.tag_sums[name] = self.tag_sums.get(name, 0) + probs.sum(0)
@@ -373,17 +369,6 @@ def _blocks(item: AudioItem) -> Iterator[np.ndarray]:
     raise AudioError(
         f"cannot embed audio from a {type(item).__name__}; give a path or (samples, sr)"
     )
-
-
-def _tags(tag_probs: dict[str, np.ndarray]) -> list[ModelTag]:
-    from musicbert.musicnn import TAGS
-
-    tags = [
-        ModelTag(canonical_tag(name), tag_kind(name), float(p), model)
-        for model, probs in tag_probs.items()
-        for name, p in zip(TAGS[model], probs, strict=True)
-    ]
-    return sorted(tags, key=lambda t: (-t.confidence, t.source, t.name))
 
 
 def _normalise(x: torch.Tensor) -> np.ndarray:

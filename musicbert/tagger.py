@@ -17,7 +17,12 @@ classified here, by hand:
 
 Both models name the same idea differently ("female vocalist", "woman",
 "female voice"); ``canonical_tag`` folds those spellings into one name so that
-merged tags keep the strongest score once.
+merged tags keep the strongest score once (``merge_tags``; ``model_tags`` lists
+every model's tags unmerged, for callers that pick per model).
+
+``Tagger`` runs the musicnn models on log-mel patches: the embedder streams every
+track's patches through one, so ingest, search and the training features
+(``training.extract``) all get their musicnn numbers from the same code.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ import torch
 
 from musicbert.errors import AudioError
 from musicbert.logmel import N_MELS, PATCH_FRAMES
-from musicbert.musicnn import MODEL_NAMES, TAGS, Musicnn, load_musicnn
+from musicbert.musicnn import MODEL_NAMES, TAGS, Musicnn, MusicnnOutput, load_musicnn
 
 TagKind = Literal["genre", "mood", "instrument", "other"]
 
@@ -150,7 +155,10 @@ def average_probs(tag_probs: torch.Tensor | np.ndarray) -> np.ndarray:
 
 
 class Tagger:
-    """MSD_musicnn and MTT_musicnn side by side; loads the weights once."""
+    """MSD_musicnn and MTT_musicnn side by side: the one way from log-mel patches to
+    musicnn's outputs. ``Embedder`` runs every streamed patch batch through one (so
+    ingest, search and the training features all read musicnn here); alone, it tags
+    patches a caller already has."""
 
     def __init__(
         self,
@@ -158,8 +166,9 @@ class Tagger:
         device: str | torch.device = "cpu",
         batch_size: int = 64,
     ) -> None:
-        """``models``: names to load, or already loaded ``Musicnn`` instances to share
-        (e.g. the MSD model an embedder also uses for its patch vectors)."""
+        """``models``: names to load now, or already loaded ``Musicnn`` instances to
+        share (e.g. the MSD model an embedder also uses for its patch vectors); other
+        models are loaded when first asked for (``model``)."""
         self.device = torch.device(device)
         self.batch_size = max(1, int(batch_size))
         self.models: dict[str, Musicnn] = {}
@@ -167,7 +176,18 @@ class Tagger:
             model = load_musicnn(item, self.device) if isinstance(item, str) else item
             self.models[model.name] = model.to(self.device).eval()
 
+    def model(self, name: str) -> Musicnn:
+        """The loaded ``name`` model (loaded on first use)."""
+        if name not in self.models:
+            self.models[name] = load_musicnn(name, self.device)
+        return self.models[name]
+
     @torch.inference_mode()
+    def run(self, patches: torch.Tensor, names: Iterable[str]) -> dict[str, MusicnnOutput]:
+        """Per-patch outputs of each named model for one batch of (P, 187, 96) patches
+        already on the device (one forward pass per model; the caller sizes the batch)."""
+        return {name: self.model(name)(patches) for name in names}
+
     def tag_patches(self, patches: torch.Tensor | np.ndarray) -> dict[str, np.ndarray]:
         """(P, 187, 96) log-mel patches -> {model name: (50,) mean tag probability}."""
         x = torch.as_tensor(
@@ -179,33 +199,51 @@ class Tagger:
                 f"with P >= 1, got {tuple(x.shape)}"
             )
         x = x.to(self.device, torch.float32)
-        out: dict[str, np.ndarray] = {}
-        for name, model in self.models.items():
-            chunks = [
-                model(x[start : start + self.batch_size]).tag_probs
-                for start in range(0, x.shape[0], self.batch_size)
-            ]
-            out[name] = average_probs(torch.cat(chunks))
-        return out
+        chunks: dict[str, list[torch.Tensor]] = {name: [] for name in self.models}
+        for start in range(0, x.shape[0], self.batch_size):
+            for name, out in self.run(x[start : start + self.batch_size], self.models).items():
+                chunks[name].append(out.tag_probs)
+        return {name: average_probs(torch.cat(c)) for name, c in chunks.items()}
 
     @staticmethod
     def tags(
         probs: dict[str, np.ndarray], min_confidence: float = 0.0, top_k: int | None = None
     ) -> list[ModelTag]:
-        """Merge the models' scores into named tags, strongest first.
+        """``merge_tags``: the models' scores as named tags, strongest first."""
+        return merge_tags(probs, min_confidence, top_k)
 
-        Synonyms (see ``canonical_tag``) keep their highest score and the model
-        that gave it; ``top_k`` and ``min_confidence`` trim the list.
-        """
-        best: dict[str, ModelTag] = {}
-        for source, values in probs.items():
-            names = TAGS[source]
-            if len(values) != len(names):
-                raise ValueError(f"{source}: expected {len(names)} scores, got {len(values)}")
-            for raw, value in zip(names, values, strict=True):
-                name = canonical_tag(raw)
-                if name not in best or value > best[name].confidence:
-                    best[name] = ModelTag(name, tag_kind(name), float(value), source)
-        ranked = sorted(best.values(), key=lambda t: (-t.confidence, t.name))
-        ranked = [t for t in ranked if t.confidence >= min_confidence]
-        return ranked if top_k is None else ranked[:top_k]
+
+def model_tags(probs: dict[str, np.ndarray]) -> list[ModelTag]:
+    """Every model's every tag as a ``ModelTag`` (canonical name, kind, score, model),
+    strongest first: a synonym the two models share appears once per model, so a
+    caller can still pick per model (ingest keeps each model's top tags)."""
+    tags = []
+    for source, values in probs.items():
+        names = TAGS[source]
+        if len(values) != len(names):
+            raise ValueError(f"{source}: expected {len(names)} scores, got {len(values)}")
+        tags += [
+            ModelTag(canonical_tag(raw), tag_kind(raw), float(value), source)
+            for raw, value in zip(names, values, strict=True)
+        ]
+    return sorted(tags, key=lambda t: (-t.confidence, t.source, t.name))
+
+
+def merge_tags(
+    probs: dict[str, np.ndarray], min_confidence: float = 0.0, top_k: int | None = None
+) -> list[ModelTag]:
+    """The models' scores as one tag per name, strongest first: the one merging policy.
+
+    Synonyms (see ``canonical_tag``) keep their highest score and the model that
+    gave it (the first model given, on a tie); ties in score rank by name;
+    ``top_k`` and ``min_confidence`` trim the list. The training captions
+    (``training.captions.ranked_tags``) read a clip's tags through this.
+    """
+    best: dict[str, ModelTag] = {}
+    for source in probs:  # model by model, so the first model given wins a tie
+        for tag in model_tags({source: probs[source]}):
+            if tag.name not in best or tag.confidence > best[tag.name].confidence:
+                best[tag.name] = ModelTag(tag.name, tag_kind(tag.name), tag.confidence, source)
+    ranked = sorted(best.values(), key=lambda t: (-t.confidence, t.name))
+    ranked = [t for t in ranked if t.confidence >= min_confidence]
+    return ranked if top_k is None else ranked[:top_k]

@@ -12,7 +12,7 @@ from musicbert.musicnn import TAGS
 from musicbert.tagger import canonical_tag
 from musicbert.vocabulary import GENRES, INSTRUMENTS, MOODS, PHRASES, tags_in
 from training.captions import CaptionBank, distinctive_tags, natural_captions, tag_prior
-from training.features import real_segments
+from training.extract import real_segments
 from training.real_corpus import PACKAGES, describe_metadata, inventory, licence_of
 
 NAMES = list(TAGS["MSD_musicnn"]) + list(TAGS["MTT_musicnn"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -9,7 +11,15 @@ import torch
 from musicbert.errors import AudioError
 from musicbert.logmel import N_MELS, PATCH_FRAMES, SR, logmel, patchify
 from musicbert.musicnn import MODEL_NAMES, TAGS
-from musicbert.tagger import _KIND_OF, Tagger, average_probs, canonical_tag, tag_kind
+from musicbert.tagger import (
+    _KIND_OF,
+    Tagger,
+    average_probs,
+    canonical_tag,
+    merge_tags,
+    model_tags,
+    tag_kind,
+)
 
 KINDS = {"genre", "mood", "instrument", "other"}
 
@@ -128,3 +138,32 @@ def test_shares_loaded_models_and_averages(tagger):
     np.testing.assert_allclose(average_probs(probs), [0.4, 0.2])
     with pytest.raises(ValueError):
         average_probs(np.zeros((0, 50)))
+
+
+def test_model_tags_list_every_models_tags_and_merging_folds_them():
+    rng = np.random.default_rng(4)
+    probs = {name: rng.uniform(size=50).astype(np.float32) for name in MODEL_NAMES}
+    listed = model_tags(probs)
+    assert len(listed) == 100 and {t.source for t in listed} == set(MODEL_NAMES)
+    assert [t.confidence for t in listed] == sorted((t.confidence for t in listed), reverse=True)
+    best = {}
+    for t in listed:
+        best[t.name] = max(best.get(t.name, 0.0), t.confidence)
+    merged = merge_tags(probs)
+    assert {t.name: t.confidence for t in merged} == best
+    assert Tagger.tags(probs) == merged
+
+
+def test_the_embedder_runs_musicnn_through_its_tagger(tagger):
+    from musicbert.embedder import Embedder
+
+    with warnings.catch_warnings():  # without a packaged checkpoint: a random model, fine here
+        warnings.simplefilter("ignore")
+        embedder = Embedder.load(device="cpu")
+    wave = np.random.default_rng(2).standard_normal(SR * 7).astype(np.float32) * 0.1
+    desc = embedder.describe((wave, SR))
+    assert set(embedder.tagger.models) == set(MODEL_NAMES)
+    assert embedder.musicnn("MSD_musicnn") is embedder.tagger.models["MSD_musicnn"]
+    patches = patchify(logmel(wave), cover_tail=True)
+    for name, values in tagger.tag_patches(patches).items():
+        np.testing.assert_allclose(desc.tag_probs[name], values, atol=1e-5)

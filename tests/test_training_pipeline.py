@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from training.corpus import COLLECTIONS, SKIPPED, plan, read_clips, render_job, write_split
-from training.features import assemble, extract, load_cache
+from training.extract import extract
+from training.features import assemble, load_cache
 
 
 def test_plan_is_fixed_and_keeps_held_out_collections_apart():
@@ -58,7 +59,7 @@ def test_library_tracks_become_training_text_without_held_out_or_recorded_files(
     from catalog.db import open_catalog
     from catalog.models import Tag, Track
     from catalog.queries import get_or_create_album, get_or_create_artist
-    from training.features import catalog_tracks
+    from training.extract import catalog_tracks
 
     files = {}
     for name in ("nebula", "mozart", "recorded", "gone"):
@@ -90,3 +91,67 @@ def test_library_tracks_become_training_text_without_held_out_or_recorded_files(
         s.commit()
     found = catalog_tracks(url, exclude={files["recorded"]})
     assert found == [(files["nebula"], "Nebula by Maxstack, from the album Endgame; ambient")]
+
+
+def _synthetic_clip(corpus, seconds: float = 9.5):
+    """One 16 kHz clip with made-up facts, written as the corpus writes its clips."""
+    import soundfile as sf
+
+    from training.corpus import ClipFacts
+
+    rng = np.random.default_rng(5)
+    t = np.arange(int(seconds * 16000)) / 16000
+    wave = (0.3 * np.sin(2 * np.pi * 330 * t) + 0.02 * rng.standard_normal(t.size)).astype(
+        np.float32
+    )
+    corpus.mkdir(parents=True)
+    sf.write(corpus / "clip0.wav", wave, 16000, subtype="FLOAT")
+    facts = ClipFacts(
+        "clip0", "bach", "bach/x.mxl", "train", "J. S. Bach", "baroque", "chorale", "X",
+        "4/4", "C major", "piano", 0, "piano", 90.0, "moderate", 0, "middle", seconds,
+        "clip0.wav",
+    )  # fmt: skip
+    (corpus / "clips.jsonl").write_text(json.dumps(facts.__dict__) + "\n")
+    return wave
+
+
+def test_training_features_are_what_the_embedder_computes(tmp_path):
+    """One audio -> musicnn path: the cached item equals ``Embedder.describe`` at run time."""
+    from musicbert.embedder import Embedder
+    from training.features import FEATURES_VERSION
+
+    wave = _synthetic_clip(tmp_path / "corpus")
+    embedder = Embedder.load(device="cpu")
+    assert extract(tmp_path / "corpus", tmp_path / "f", False, embedder=embedder) == 1
+    with np.load(tmp_path / "f" / "items" / "clip0.npz") as z:
+        patches, tags, version = z["patches"], z["tags"], int(z["version"])
+    desc = embedder.describe((wave, 16000), keep_patches=True)  # as ingest runs it
+    assert version == FEATURES_VERSION
+    assert patches.shape == (desc.patches, 200) == (4, 200)  # 3 patches + the covered tail
+    np.testing.assert_array_equal(patches, desc.patch_vectors.astype(np.float16))
+    run_time = np.concatenate([desc.tag_probs["MSD_musicnn"], desc.tag_probs["MTT_musicnn"]])
+    np.testing.assert_array_equal(tags, run_time.astype(np.float16))
+
+
+def test_features_of_an_older_front_end_are_extracted_again_not_misread(tmp_path):
+    from training.features import FeatureCacheError
+
+    _synthetic_clip(tmp_path / "corpus")
+    items = tmp_path / "f" / "items"
+    items.mkdir(parents=True)
+    old = {"patches": np.zeros((3, 200), np.float16), "tags": np.zeros(100, np.float16)}
+    np.savez(items / "clip0.npz", mfcc=np.zeros(40, np.float32), meta="{}", **old)  # unstamped
+    np.savez(items / "gone.npz", mfcc=np.zeros(40, np.float32), meta="{}", **old)
+    assert extract(tmp_path / "corpus", tmp_path / "f", include_recordings=False) == 1
+    with np.load(items / "clip0.npz") as z:
+        assert len(z["patches"]) == 4 and "version" in z
+    with pytest.raises(FeatureCacheError, match="older front-end"):
+        assemble(tmp_path / "f")  # gone.npz is still version 1: refused, not packed
+    (items / "gone.npz").unlink()
+    cache = tmp_path / "f" / "cache.npz"
+    assemble(tmp_path / "f")
+    with np.load(cache) as z:
+        arrays = {k: z[k] for k in z.files if k != "version"}
+    np.savez(cache, **arrays)  # a packed cache from before the version stamp
+    with pytest.raises(FeatureCacheError, match="rebuild it with musicbert features"):
+        load_cache(cache)

@@ -4,7 +4,8 @@ MusicBERT's text side must learn musicnn's tag vocabulary ("mellow", "female
 vocals", "harpsichord") and, through MiniLM, its paraphrases. For audio with no
 human description, the most probable MSD and MTT tags become a short caption
 ("classical, piano, slow, soft"). Synonymous spellings of the two models are
-folded (``musicbert.tagger.canonical_tag``) and the strongest score of a name wins.
+folded and the strongest score of a name wins (``musicbert.tagger.merge_tags``, the
+policy the embedder's tags follow at run time).
 """
 
 from __future__ import annotations
@@ -23,22 +24,21 @@ class CaptionError(MusicBertError):
 
 
 def ranked_tags(tag_probs: dict[str, np.ndarray]) -> list[tuple[str, float]]:
-    """(canonical tag name, probability) of both models, merged and sorted, best first."""
-    from musicbert.tagger import canonical_tag
+    """(canonical tag name, probability) of both models, best first, decades left out.
 
-    best: dict[str, float] = {}
+    Merged as the embedder merges a track's tags at run time (``merge_tags``).
+    """
+    from musicbert.tagger import merge_tags
+
+    checked = {}
     for model, probs in tag_probs.items():
         if model not in TAGS:
             raise CaptionError(f"unknown tagger {model!r}; expected one of {', '.join(TAGS)}")
         probs = np.asarray(probs, dtype=np.float64)
         if probs.shape != (len(TAGS[model]),) or not np.isfinite(probs).all():
             raise CaptionError(f"{model}: expected 50 finite probabilities, got {probs.shape}")
-        for name, p in zip(TAGS[model], probs, strict=True):
-            key = canonical_tag(name)
-            if key in _SKIP:
-                continue
-            best[key] = max(best.get(key, 0.0), float(p))
-    return sorted(best.items(), key=lambda kv: (-kv[1], kv[0]))
+        checked[model] = probs
+    return [(t.name, t.confidence) for t in merge_tags(checked) if t.name not in _SKIP]
 
 
 def pseudo_caption(

@@ -17,7 +17,6 @@ Run: ``python -m training.corpus --out DIR --limit 2000 --workers 2``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import sys
@@ -340,7 +339,7 @@ def read_clips(out_dir: Path) -> list[ClipFacts]:
     """Every clip rendered so far (the JSONL listing, last line per id wins)."""
     listing = Path(out_dir) / "clips.jsonl"
     if not listing.is_file():
-        raise CorpusError(f"{listing}: no rendered corpus here; run python -m training.corpus")
+        raise CorpusError(f"{listing}: no rendered corpus here; run musicbert corpus")
     clips: dict[str, ClipFacts] = {}
     for n, line in enumerate(listing.read_text().splitlines(), 1):
         if not line.strip():
@@ -451,24 +450,3 @@ def write_split(out_dir: Path) -> Path:
     path = out_dir / "split.json"
     path.write_text(json.dumps(data, indent=1))
     return path
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=None, help="corpus directory")
-    parser.add_argument("--limit", type=int, default=2000, help="clips planned at most")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--time-budget", type=float, default=None, help="seconds, then stop")
-    args = parser.parse_args(argv)
-    if args.out is None:
-        from musicbert.paths import cache_dir
-
-        args.out = cache_dir("training", "corpus")
-    n = build(args.out, args.limit, args.workers, args.seed, args.time_budget)
-    print(f"rendered {n} clips into {args.out}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

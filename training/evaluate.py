@@ -15,14 +15,12 @@ median rank) and zero-shot instrument/tempo tagging from text prompts, beside a
 tag-matching baseline (TF-IDF between the query words and the words of the clip's
 musicnn tags). Choices (the default configuration) use the validation split only.
 
-Run: ``python -m training.evaluate --cache DIR --runs DIR [--out JSON] [--markdown MD]``.
+Run: ``musicbert evaluate --cache DIR --runs DIR [--out JSON] [--markdown MD]``.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -336,41 +334,22 @@ def markdown_table(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def report(args: argparse.Namespace) -> str:
-    """Evaluate as the parsed arguments say, write the JSON (and the Markdown table),
-    and return what to print: the table, or the JSON with ``--json``.
-
-    Shared by ``python -m training.evaluate`` and ``musicbert evaluate``.
-    """
-    result = evaluate(args.cache.expanduser(), args.runs.expanduser(), args.split)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1))
+def report(
+    cache: Path,
+    runs: Path,
+    split: str = "test",
+    out: Path = Path("benchmarks/results/training_eval.json"),
+    markdown: Path | None = None,
+    as_json: bool = False,
+) -> str:
+    """Evaluate the runs in ``runs`` on ``cache``'s ``split``, write the JSON to ``out``
+    (and the Markdown table to ``markdown``), and return what to print: the table, or
+    the JSON with ``as_json``."""
+    result = evaluate(Path(cache).expanduser(), Path(runs).expanduser(), split)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1))
     table = markdown_table(result)
-    if args.markdown:
-        args.markdown.write_text(table)
-    return json.dumps(result) if args.json else table
-
-
-def main(argv: list[str] | None = None) -> int:
-    from musicbert.errors import MusicBertError
-
-    parser = argparse.ArgumentParser(description="Probe and retrieval evaluation (Table 1).")
-    parser.add_argument("--cache", type=Path, required=True, help="feature cache directory")
-    parser.add_argument(
-        "--runs", type=Path, required=True, help="directory of runs named <objective>_s<seed>"
-    )
-    parser.add_argument("--split", default="test", choices=("test", "val"))
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/training_eval.json"))
-    parser.add_argument("--markdown", type=Path, default=None, help="also write the table here")
-    parser.add_argument("--json", action="store_true", help="print the JSON result")
-    args = parser.parse_args(argv)
-    try:
-        print(report(args))
-    except (MusicBertError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    if markdown:
+        Path(markdown).write_text(table)
+    return json.dumps(result) if as_json else table

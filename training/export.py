@@ -6,15 +6,13 @@ the pretraining heads stay in the run directory. The config is marked trained
 checked against the 25 MiB budget, and the result is loaded back through
 ``musicbert.embedder.load_checkpoint`` before the export counts as done.
 
-Run: ``python -m training.export RUN_DIR/final [--dest DIR]``.
+Run: ``musicbert export RUN_DIR/final [--dest DIR]``.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
-import sys
 from pathlib import Path
 
 from musicbert.errors import CheckpointError
@@ -68,26 +66,3 @@ def export_checkpoint(source: Path, dest: Path, training_info: dict | None = Non
         shutil.rmtree(dest)
     tmp.rename(dest)
     return model_id
-
-
-def main(argv: list[str] | None = None) -> int:
-    from musicbert.embedder import DEFAULT_CHECKPOINT
-    from musicbert.errors import MusicBertError
-
-    parser = argparse.ArgumentParser(description="Export a trained MusicBERT checkpoint.")
-    parser.add_argument("source", type=Path, help="a run's final/ directory")
-    parser.add_argument("--dest", type=Path, default=DEFAULT_CHECKPOINT)
-    parser.add_argument("--info", type=Path, default=None, help="JSON to record as training_info")
-    args = parser.parse_args(argv)
-    try:
-        info = json.loads(args.info.read_text()) if args.info else None
-        model_id = export_checkpoint(args.source, args.dest, info)
-    except (MusicBertError, OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(f"exported {model_id} to {args.dest}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -27,7 +27,7 @@ c["model"].update(hidden_size=int(hidden), num_hidden_layers=int(layers),
 json.dump(c, open(run + ".json", "w"), indent=1)
 PY
   local start=$(date +%s)
-  python3 -m training.pretrain --config "$run.json" 2>&1 | tr '\r' '\n' | grep -E "final|Error|error" | tail -3
+  python3 -m assistant.cli train --config "$run.json" 2>&1 | tr '\r' '\n' | grep -E "final|Error|error" | tail -3
   echo "$name h$hidden l$layers n$n: $(( $(date +%s) - start )) s"
   python3 - "$run" <<'PY'
 import sys, pathlib, json

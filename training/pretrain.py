@@ -1,4 +1,4 @@
-"""The pretraining loop: ``python -m training.pretrain --config FILE [--resume]``.
+"""The pretraining loop: ``musicbert train --config FILE [--resume]``.
 
 One script for every objective mix (weights in the config), on CPU or GPU, one
 process or many (torchrun/DDP). AdamW with linear warm-up then cosine decay,
@@ -15,7 +15,6 @@ and ``loss.png`` in the run directory; the final weights are exported as a
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import math
@@ -252,7 +251,7 @@ def train(
         if cache.concept_states is None:
             raise ConfigError(
                 f"{config.cache}: the feature cache has no concept states; re-run "
-                "python -m training.features to pack it again"
+                "musicbert features to pack it again"
             )
         model.musicbert.set_concept_states(torch.from_numpy(cache.concept_states))
     batcher = make_batcher(
@@ -395,41 +394,3 @@ def plot_losses(metrics_file: Path, png: Path) -> None:
     fig.tight_layout()
     fig.savefig(png, dpi=90)
     plt.close(fig)
-
-
-def main(argv: list[str] | None = None) -> int:
-    from musicbert.errors import MusicBertError
-
-    parser = argparse.ArgumentParser(description="Pretrain MusicBERT from a feature cache.")
-    parser.add_argument("--config", required=True, help="training config (.json or .yml)")
-    parser.add_argument("--resume", action="store_true", help="continue from checkpoint.pt")
-    parser.add_argument("--seed", type=int, default=None, help="override the config's seed")
-    parser.add_argument("--out", default=None, help="override the run directory")
-    parser.add_argument("--cache", default=None, help="override the feature cache")
-    parser.add_argument("--steps", type=int, default=None, help="override the step count")
-    parser.add_argument(
-        "--device-batches",
-        choices=("on", "off"),
-        default=None,
-        help="build batches on the training device (default: on CUDA only)",
-    )
-    args = parser.parse_args(argv)
-    try:
-        config = TrainConfig.from_file(
-            args.config,
-            seed=args.seed,
-            out=args.out,
-            cache=args.cache,
-            steps=args.steps,
-            device_batches=None if args.device_batches is None else args.device_batches == "on",
-        )
-        final = train(config, resume=args.resume)
-    except MusicBertError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(f"final checkpoint: {final}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

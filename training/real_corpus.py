@@ -5,19 +5,18 @@ packages hold about 24 hours of real, produced music in many styles (orchestral,
 electronic, rock and metal, ambient, chiptune-like, world) under free licences.
 They are fetched with ``apt-get download`` and unpacked with ``dpkg -x`` into a
 cache folder (never installed, nothing committed); each track keeps its package,
-licence and source so ``training.features`` can record them.
+licence and source so ``training.extract`` can record them.
 
 Split by package, never by track: the dev set is whole packages the model never
 trains on (Frets on Fire's songs, Nexuiz's soundtrack), so dev numbers measure music
 from unseen artists, as a person's library would be. Dev labels come from facts
 that need no listening: the files' own genre tags and the packages' descriptions.
 
-Run: ``python -m training.real_corpus --out ~/.cache/musicbert-train/real``.
+Run: ``musicbert real-corpus --out ~/.cache/musicbert-train/real``.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import subprocess
@@ -231,7 +230,7 @@ def dev_labels(cache) -> dict[int, str]:
     import mutagen
 
     from musicbert.vocabulary import tags_in
-    from training.features import _file_item_id, recordings
+    from training.extract import _file_item_id, recordings
 
     said: dict[str, str] = {}
     for path, _title, split in recordings():
@@ -262,23 +261,12 @@ def write_listing(tracks: list[RealTrack], path: Path) -> Path:
 
 def read_listing(path: Path) -> list[RealTrack]:
     if not path.is_file():
-        raise RealCorpusError(f"{path}: no real-music listing; run python -m training.real_corpus")
+        raise RealCorpusError(f"{path}: no real-music listing; run musicbert real-corpus")
     return [RealTrack(**json.loads(line)) for line in path.read_text().splitlines() if line]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, required=True, help="cache folder for debs + music")
-    parser.add_argument("--packages", nargs="*", default=None, choices=list(PACKAGES))
-    args = parser.parse_args(argv)
-    pkgs = fetch(args.out, args.packages)
-    tracks = inventory(pkgs)
-    listing = write_listing(tracks, args.out / "tracks.jsonl")
-    hours = sum(t.duration for t in tracks) / 3600
-    by_split = {s: sum(t.split == s for t in tracks) for s in ("train", "dev")}
-    print(f"{len(tracks)} tracks, {hours:.1f} h ({by_split}); listing at {listing}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+def build_listing(out_dir: Path, packages: list[str] | None = None) -> tuple[list[RealTrack], Path]:
+    """Fetch and unpack ``packages`` (default: all) under ``out_dir``, list their tracks
+    and write ``out_dir/tracks.jsonl``; returns (tracks, listing path)."""
+    tracks = inventory(fetch(out_dir, packages))
+    return tracks, write_listing(tracks, out_dir / "tracks.jsonl")

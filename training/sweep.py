@@ -1,15 +1,14 @@
 """Every objective over several seeds: the runs behind the evaluation table.
 
-Each run is what ``python -m training.pretrain --config C --seed S --out RUNS/<name>_s<S>
---resume`` does; the runs are shared among ``--jobs`` worker processes, each running
-its runs one after the other in-process (imports and the cache load happen once).
+Each run is what ``musicbert train --config C --seed S --out RUNS/<name>_s<S> --resume``
+does; the runs are shared among ``jobs`` worker processes, each running its runs
+one after the other in-process (imports and the cache load happen once).
 
-Run: ``python -m training.sweep --runs DIR --seeds 0 1 2 --jobs 2``.
+Run: ``musicbert sweep --runs DIR --seeds 0 1 2 --jobs 2``.
 """
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
 from pathlib import Path
@@ -18,75 +17,64 @@ CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 OBJECTIVES = ("mlm", "mim", "tags", "combined", "mim_concepts", "combined_concepts")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=Path, required=True)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--objectives", nargs="+", default=list(OBJECTIVES))
-    parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--cache", default=None)
-    parser.add_argument("--steps", type=int, default=None, help="override every config")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per worker")
-    parser.add_argument("--worker", nargs="*", default=None, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv) if argv is not None else parser.parse_args()
-    if args.worker is not None:
-        return _work(args)
+def shares(runs: Path, seeds: list[int], objectives: list[str], jobs: int) -> list[list[str]]:
+    """The unfinished runs ("name:seed") dealt to ``jobs`` workers, empty shares dropped.
+
+    Dealt in a snake (0,1,1,0,...): text objectives cost more than audio-only ones,
+    and a plain round-robin would give one worker every mim and combined run.
+    """
     todo = [
         f"{name}:{seed}"
-        for seed in args.seeds
-        for name in args.objectives
-        if not (args.runs / f"{name}_s{seed}" / "final" / "model.safetensors").is_file()
+        for seed in seeds
+        for name in objectives
+        if not (runs / f"{name}_s{seed}" / "final" / "model.safetensors").is_file()
     ]
-    # dealt in a snake (0,1,1,0,...): text objectives cost more than audio-only ones,
-    # and a plain round-robin would give one worker every mim and combined run
-    shares: list[list[str]] = [[] for _ in range(args.jobs)]
+    dealt: list[list[str]] = [[] for _ in range(jobs)]
     for k, run in enumerate(todo):
-        lap, pos = divmod(k, args.jobs)
-        shares[pos if lap % 2 == 0 else args.jobs - 1 - pos].append(run)
-    base = [
-        sys.executable,
-        "-m",
-        "training.sweep",
-        "--runs",
-        str(args.runs),
-        "--threads",
-        str(args.threads),
-    ]
-    if args.cache:
-        base += ["--cache", args.cache]
-    if args.steps:
-        base += ["--steps", str(args.steps)]
-    args.runs.mkdir(parents=True, exist_ok=True)
+        lap, pos = divmod(k, jobs)
+        dealt[pos if lap % 2 == 0 else jobs - 1 - pos].append(run)
+    return [s for s in dealt if s]
+
+
+def sweep(
+    runs: Path,
+    seeds: list[int],
+    objectives: list[str],
+    jobs: int = 2,
+    cache: str | None = None,
+    steps: int | None = None,
+    threads: int = 1,
+) -> bool:
+    """Run every unfinished (objective, seed) in ``jobs`` worker processes (each a
+    ``musicbert sweep --worker`` with ``threads`` torch threads; its log is
+    ``runs/worker<i>.log``); True when every worker succeeded."""
+    base = [sys.executable, "-m", "assistant.cli", "sweep", "--runs", str(runs)]
+    base += ["--threads", str(threads)]
+    if cache:
+        base += ["--cache", cache]
+    if steps:
+        base += ["--steps", str(steps)]
+    runs.mkdir(parents=True, exist_ok=True)
     procs = []
-    for i, share in enumerate(s for s in shares if s):
-        log = (args.runs / f"worker{i}.log").open("w")
-        procs.append(
-            subprocess.Popen(base + ["--worker", *share], stdout=log, stderr=subprocess.STDOUT)
-        )
-    codes = [p.wait() for p in procs]
-    return 0 if all(c == 0 for c in codes) else 1
+    for i, share in enumerate(shares(runs, seeds, objectives, jobs)):
+        with (runs / f"worker{i}.log").open("w") as log:
+            procs.append(
+                subprocess.Popen(base + ["--worker", *share], stdout=log, stderr=subprocess.STDOUT)
+            )
+    return all(p.wait() == 0 for p in procs)
 
 
-def _work(args) -> int:
-    import torch
-
+def run_share(
+    specs: list[str], runs: Path, cache: str | None = None, steps: int | None = None
+) -> None:
+    """Train each "name:seed" of ``specs`` in this process, resuming where a run stopped."""
     from training.pretrain import TrainConfig, train
 
-    torch.set_num_threads(args.threads)
-    for spec in args.worker:
+    for spec in specs:
         name, seed = spec.split(":")
-        out = args.runs / f"{name}_s{seed}"
+        out = runs / f"{name}_s{seed}"
         config = TrainConfig.from_file(
-            CONFIG_DIR / f"{name}.json",
-            seed=int(seed),
-            out=str(out),
-            cache=args.cache,
-            steps=args.steps,
+            CONFIG_DIR / f"{name}.json", seed=int(seed), out=str(out), cache=cache, steps=steps
         )
         train(config, resume=True, progress=False)
         print(f"{name}_s{seed}: done", flush=True)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

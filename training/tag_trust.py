@@ -10,12 +10,11 @@ a tag is shown only from the confidence that no more than 5% of such clips reach
 instruments) keep the floor. The result is ``musicbert/tag_trust.json``, read by
 ``musicbert.tagger.trusted``.
 
-Run: ``python -m training.tag_trust --cache DIR``.
+Run: ``musicbert tag-trust --cache DIR``.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -54,27 +53,19 @@ def thresholds(tag_probs: np.ndarray, genres: list[str]) -> dict[str, float]:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
+def write_thresholds(cache_dir: Path, out: Path = TRUST_FILE) -> dict[str, float]:
+    """Compute the thresholds on ``cache_dir``'s real-music dev clips and write them to
+    ``out``; returns the tags that need more than ``FLOOR``."""
     from training.features import load_cache
     from training.real_corpus import dev_labels
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cache", type=Path, required=True)
-    parser.add_argument("--out", type=Path, default=TRUST_FILE)
-    args = parser.parse_args(argv)
-    cache = load_cache(args.cache)
+    cache = load_cache(cache_dir)
     labels = dev_labels(cache)
     index = sorted(labels)
     table = thresholds(cache.tag_probs[index].astype(np.float64), [labels[i] for i in index])
     counts = {g: sum(1 for i in index if labels[i] == g) for g in sorted(set(labels.values()))}
-    args.out.write_text(
+    Path(out).write_text(
         json.dumps({"dev_clips": counts, "false_alarms": FALSE_ALARMS, "thresholds": table},
                    indent=1, sort_keys=True) + "\n"
     )  # fmt: skip
-    raised = {k: v for k, v in table.items() if v > FLOOR}
-    print(f"{len(raised)} tags need more than {FLOOR}: {raised}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return {k: v for k, v in table.items() if v > FLOOR}

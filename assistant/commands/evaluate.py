@@ -1,8 +1,6 @@
 """``musicbert evaluate``: the Table 1 protocol (probes, track ID, text-to-music retrieval).
 
 Thin: the work is ``training.evaluate.report``; heavy imports happen inside ``run``.
-The options are repeated from ``training.evaluate.main`` because importing that
-module at start-up would load torch for every command.
 """
 
 from __future__ import annotations
@@ -33,7 +31,8 @@ def run(args: argparse.Namespace) -> int:
     from training.evaluate import report
 
     try:
-        print(report(args))
+        text = report(args.cache, args.runs, args.split, args.out, args.markdown, args.json)
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
+    print(text)
     return 0
