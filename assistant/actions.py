@@ -61,14 +61,22 @@ class ActionContext:
     embedder: Any = None
     source: str = "chat"  # recorded in PlayHistory
     notes: list[str] = field(default_factory=list)
+    #: Why a part (search, QA) could not be built, in words for the person.
+    problems: list[str] = field(default_factory=list)
 
     def response(self, name: str, fallback: str) -> str:
-        if self.domain is not None:
-            try:
-                return self.domain.response(name)
-            except MusicBertError:
-                pass
-        return fallback
+        """The domain's text for ``name``; a domain without it is a broken domain file."""
+        return self.domain.response(name) if self.domain is not None else fallback
+
+    def no_search(self, what: str) -> str:
+        """Why ``what`` cannot be done without search: the real cause when there is one."""
+        cause = next((p for p in self.problems if p.startswith("search")), None)
+        if cause:
+            return f"I can't {what}: {cause}"
+        return (
+            f"I can't {what}: the library has no MusicBERT vectors yet "
+            "(run `musicbert ingest` with the model, or `musicbert reindex`)."
+        )
 
 
 Action = Callable[[ActionContext, Parse, DialogueState], Reply]
@@ -327,7 +335,9 @@ def find_music(
     if weak:  # the query names nothing musical: offer the closest tracks as only that
         head = f"I found no good match for {described}; the closest tracks are"
     if hits is None and query:
-        head += " (matched on tags: this library has no MusicBERT vectors to search by sound)"
+        cause = next((p for p in ctx.problems if p.startswith("search")), None)
+        cause = cause or "this library has no MusicBERT vectors to search by sound"
+        head += f" (matched on tags: {cause})"
     text = f"{head}:\n{numbered(refs)}"
     if getattr(ctx.embedder, "untrained", False) and hits is not None:
         text += "\n(Note: the MusicBERT model is untrained, so this ranking is not meaningful.)"
@@ -528,12 +538,7 @@ def more_like_this(ctx: ActionContext, parse: Parse, state: DialogueState) -> Re
     k = _count(parse)
     exclude = set(state.rejected) | {seed}
     if ctx.search is None:
-        return _reply(
-            "I can't find similar tracks: the library has no MusicBERT vectors yet "
-            "(run `musicbert ingest` with the model, or `musicbert reindex`).",
-            parse,
-            action,
-        )
+        return _reply(ctx.no_search("find similar tracks"), parse, action)
     try:
         hits = ctx.search.similar(seed, k=k, filters=_search_filters(state.filters, list(exclude)))
     except MusicBertError as exc:

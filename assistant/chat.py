@@ -22,6 +22,7 @@ from prompt_toolkit import PromptSession
 from prompt_toolkit.completion import Completer, Completion
 from prompt_toolkit.history import FileHistory
 
+from assistant.notes import is_ours
 from assistant.render import duration, reply_text
 from musicbert.errors import MusicBertError
 
@@ -119,8 +120,9 @@ class Chat:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 self._assistant = self._load()
-            for warning in {str(w.message) for w in caught}:
+            for warning in dict.fromkeys(str(w.message) for w in caught if is_ours(w.category)):
                 self.notes.append(warning)
+            self.notes.extend(getattr(self._assistant, "problems", []))
         except MusicBertError as exc:
             self._load_error = str(exc)
         except Exception as exc:  # keep the chat alive; say what broke

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import pkgutil
 import sys
 import warnings
 
 import assistant.commands
+from assistant.notes import show_warning
 from musicbert.errors import MusicBertError
 
 
@@ -60,22 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """The one warnings policy: ours become one-line notes, other libraries' stay quiet.
-
-    Third-party warnings (music21, transformers, ...) are about their internals, not
-    about anything a person can act on; they go to the debug log instead.
-    """
-    if category.__module__.split(".")[0] in ("musicbert", "catalog", "assistant", "training"):
-        print(f"musicbert: note: {message}", file=sys.stderr)
-    else:
-        logging.getLogger("musicbert.warnings").debug(
-            "%s:%s: %s: %s", filename, lineno, category.__name__, message
-        )
-
-
 def main(argv: list[str] | None = None) -> int:
-    warnings.showwarning = _show_warning
+    warnings.showwarning = show_warning
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

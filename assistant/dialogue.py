@@ -39,9 +39,12 @@ class Assistant:
             nlu = NLU.load(catalog=catalog, embedder=embedder)
         self.nlu = nlu
         self.player = player
+        #: Parts that could not be built, and why, in words for the person.
+        self.problems: list[str] = []
         if embedder is not None:  # the contract's short form: build what was not given
-            qa = qa if qa is not None else build_qa(catalog, embedder, nlu)
-            search = search if search is not None else build_search(catalog, embedder)
+            qa = qa if qa is not None else build_qa(catalog, embedder, nlu, self.problems)
+            if search is None:
+                search = build_search(catalog, embedder, self.problems)
         self.state = DialogueState()
         self.ctx = ActionContext(
             catalog=catalog,
@@ -50,6 +53,7 @@ class Assistant:
             player=player,
             domain=load_domain(),
             embedder=embedder,
+            problems=self.problems,
         )
 
     @property
@@ -141,24 +145,33 @@ def respond(ctx: ActionContext, state: DialogueState, parse: Parse) -> Reply:
     return reply
 
 
-def build_search(catalog, embedder):
-    """A SearchEngine over the catalog, or None when it cannot be built (said in the reply)."""
+def build_search(catalog, embedder, problems: list[str] | None = None):
+    """A SearchEngine over the catalog, or None when it cannot be built.
+
+    Why it could not (a corrupt index, a lock, a bad config) is added to ``problems``:
+    the chat shows it at start and replies that need search repeat it.
+    """
     if embedder is None:
         return None
-    try:
-        from catalog.search import SearchEngine
+    from catalog.search import SearchEngine
 
+    try:
         return SearchEngine(catalog, embedder)
     except MusicBertError as exc:
         log.warning("search unavailable: %s", exc)
+        if problems is not None:
+            problems.append(f"search by sound is unavailable: {exc}")
         return None
 
 
-def build_qa(catalog, embedder, nlu=None):
-    try:
-        from assistant.qa import QAEngine
+def build_qa(catalog, embedder, nlu=None, problems: list[str] | None = None):
+    """A QAEngine, or None with the reason added to ``problems`` (see ``build_search``)."""
+    from assistant.qa import QAEngine
 
+    try:
         return QAEngine(catalog, embedder, nlu=nlu)
     except MusicBertError as exc:
         log.warning("question answering unavailable: %s", exc)
+        if problems is not None:
+            problems.append(f"questions about the library are unavailable: {exc}")
         return None

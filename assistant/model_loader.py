@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -52,10 +53,15 @@ def choose_checkpoint(catalog: Catalog | None, note: Callable[[str], None] = _no
 
 @functools.lru_cache(maxsize=2)
 def _load(checkpoint: str | None):
-    """Each checkpoint is loaded once per process (the chat and the tests ask again)."""
-    from musicbert.embedder import Embedder
+    """Each checkpoint is loaded once per process (the chat and the tests ask again).
 
-    return Embedder.load(checkpoint)
+    The untrained-model warning is given by ``load_embedder`` on every call instead.
+    """
+    from musicbert.embedder import Embedder, UntrainedModelWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UntrainedModelWarning)
+        return Embedder.load(checkpoint)
 
 
 def load_embedder(
@@ -70,8 +76,21 @@ def load_embedder(
     ``reindex`` moves a library to). A named checkpoint is recorded in the catalog,
     so later commands find it.
     """
+    from musicbert import embedder as packaged
+
     chosen = checkpoint or (choose_checkpoint(catalog, note) if follow_library else None)
+    if chosen is None and (packaged.DEFAULT_CHECKPOINT / "config.json").is_file():
+        chosen = packaged.DEFAULT_CHECKPOINT  # by path: the cache must not outlive a swap
     embedder = _load(str(Path(chosen).expanduser().resolve()) if chosen else None)
+    if embedder.untrained:
+        from musicbert.embedder import UntrainedModelWarning
+
+        warnings.warn(
+            f"no trained MusicBERT checkpoint: using a randomly initialised model "
+            f"({embedder.model_id}); similarities are not meaningful",
+            UntrainedModelWarning,
+            stacklevel=2,
+        )
     if catalog is None:
         return embedder
     if checkpoint is not None:

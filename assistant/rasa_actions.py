@@ -56,10 +56,12 @@ class Backend:
 
                 catalog = open_catalog(cls.db_url)
                 embedder = load_embedder(None, catalog)
+                problems: list[str] = []
                 cls._ctx = ActionContext(
                     catalog=catalog,
-                    search=build_search(catalog, embedder),
-                    qa=build_qa(catalog, embedder),
+                    search=build_search(catalog, embedder, problems),
+                    qa=build_qa(catalog, embedder, problems=problems),
+                    problems=problems,
                     domain=load_domain(),
                     embedder=embedder,
                     source="rasa",

@@ -171,6 +171,27 @@ def test_index_folder_that_is_a_file_is_one_line(library, isolated_home, capsys)
     assert f"{isolated_home / 'index'} is a file" in err and "move or delete" in err
 
 
+def test_the_chat_says_why_search_is_unavailable(library, isolated_home):
+    """A part that cannot be built is named with its real cause, not "run reindex"."""
+    from assistant.dialogue import Assistant
+    from tests.dialogue_library import shared_models
+
+    shutil.rmtree(isolated_home / "index")
+    (isolated_home / "index").write_text("not a folder")
+    embedder, nlu = shared_models()
+    catalog = open_catalog()
+    try:
+        nlu.refresh_names(catalog)
+        assistant = Assistant(catalog, embedder, nlu=nlu)
+        assert assistant.search is None
+        assert any("is a file" in p for p in assistant.problems)
+        assistant.handle("play Rain Piano")
+        reply = assistant.handle("more like this")
+        assert "is a file" in reply.text and "reindex" not in reply.text
+    finally:
+        catalog.close()
+
+
 def _read_only_wrapper(folder: Path) -> list[str] | None:
     """A command prefix that runs a program with ``folder`` really read-only.
 
