@@ -21,7 +21,7 @@ from assistant.state import DialogueState, Pending
 from assistant.turn import Parse, Reply, TrackRef
 from catalog.filters import SearchFilters, filtered_ids
 from catalog.models import AudioFeatures, PlayHistory, Playlist, PlaylistItem
-from musicbert.errors import MusicBertError, NotFoundError
+from musicbert.errors import MusicBertError
 
 DEFAULT_RESULTS = 5
 MAX_RESULTS = 20
@@ -1069,9 +1069,3 @@ ACTIONS: dict[str, Action] = {
     **{intent: answer_question for intent in QA_INTENTS},
 }
 
-
-def action_for(intent: str) -> Action:
-    try:
-        return ACTIONS[intent]
-    except KeyError:
-        raise NotFoundError(f"no action for intent {intent!r}") from None

@@ -40,9 +40,6 @@ class DialogueState:
     last_attribute: str | None = None
     rejected: list[int] = field(default_factory=list)
 
-    def reset(self) -> None:
-        self.__init__()
-
     def choose(self, number: int) -> int | None:
         """The result a person means by "the second one" (1-based; -1 is the last)."""
         items = self.pending.options if self.pending and self.pending.options else self.last_results

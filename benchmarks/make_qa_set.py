@@ -529,7 +529,7 @@ _NLU_ATTRIBUTES = {
 
 
 def nlu_examples(tracks: list[TrackInfo], titles: Counter) -> list[dict]:
-    """Questions worded by the DIALOGUE engineer (Rasa nlu.yml) that name a track and an
+    """Questions worded in the NLU training data (Rasa nlu.yml) that name a track and an
     attribute; the gold comes from the data. A check on wording this module did not write."""
     try:
         from assistant.nlu.rasa_format import load_nlu

@@ -58,7 +58,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from catalog.db import Catalog
-from catalog.models import Album, Artist, AudioFeatures, Embedding, Tag, Track
+from catalog.models import AudioFeatures, Embedding, Tag, Track
+from catalog.queries import get_or_create_album, get_or_create_artist
 from catalog.tags import FileTags, display_name, read_tags
 from musicbert.audio_io import SUPPORTED_EXTENSIONS
 from musicbert.errors import ConfigError, MusicBertError
@@ -528,44 +529,6 @@ def _crashed(fn: Callable, item: Any) -> Any:
 # ---------------------------------------------------------------- catalog side
 
 
-def get_or_create_artist(session: Session, name: str | None) -> Artist | None:
-    if not name:
-        return None
-    artist = session.scalar(select(Artist).where(Artist.name == name))
-    if artist is None:
-        artist = Artist(name=name)
-        session.add(artist)
-        session.flush()
-    return artist
-
-
-def get_or_create_album(
-    session: Session, title: str | None, artist: Artist | None, year: int | None = None
-) -> Album | None:
-    if not title:
-        return None
-    query = select(Album).where(Album.title == title)
-    query = query.where(
-        Album.artist_id == artist.id if artist is not None else Album.artist_id.is_(None)
-    )
-    album = session.scalar(query)
-    if album is None:
-        album = Album(title=title, artist=artist, year=year)
-        session.add(album)
-        session.flush()
-    return album
-
-
-def _artist_helpers() -> tuple[Callable, Callable]:
-    """The CATALOG engineer's shared helpers when present, else the local ones above."""
-    try:
-        from catalog import queries
-
-        return queries.get_or_create_artist, queries.get_or_create_album
-    except (ImportError, AttributeError):
-        return get_or_create_artist, get_or_create_album
-
-
 def select_model_tags(tags: Sequence[Any]) -> list[tuple[str, str, float]]:
     """Keep the top ``MODEL_TAGS_TOP_K`` per source model plus any >= ``MODEL_TAG_ALWAYS_KEEP``,
     never below ``MODEL_TAG_MIN_CONFIDENCE``; one row per name (highest confidence wins)."""
@@ -622,16 +585,15 @@ def _apply_overrides(tags: FileTags, values: dict[str, Any] | None) -> FileTags:
 
 
 def _write_track(session: Session, item: _Ready, overrides: Overrides | None) -> Track:
-    artist_of, album_of = _artist_helpers()
     result = item.result
     tags = _apply_overrides(
         result.tags or FileTags(title=display_name(result.path)),
         (overrides(result.path) if overrides else None),
     )
     analysis = result.analysis or {}
-    artist = artist_of(session, tags.artist)
-    album_artist = artist_of(session, tags.album_artist) if tags.album_artist else artist
-    album = album_of(session, tags.album, album_artist, tags.year)
+    artist = get_or_create_artist(session, tags.artist)
+    album_artist = get_or_create_artist(session, tags.album_artist) if tags.album_artist else artist
+    album = get_or_create_album(session, tags.album, album_artist, tags.year)
     track = session.get(Track, item.track_id) if item.track_id else None
     if track is None:
         track = Track(path=item.key)

@@ -9,8 +9,6 @@ import pytest
 from tests.alsa_harness import no_device_env, run_musicbert
 from tests.qa_library import build_library
 
-pytest.importorskip("assistant.dialogue", reason="needs the dialogue layer")
-
 
 @pytest.fixture()
 def env(tmp_path):

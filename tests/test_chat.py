@@ -67,7 +67,8 @@ def library(tmp_path_factory):
 @pytest.fixture(scope="module")
 def assistant(library):
     """One real Assistant for the module (loading MusicBERT and the NLU takes a while)."""
-    dialogue = pytest.importorskip("assistant.dialogue", reason="needs the dialogue layer")
+    import assistant.dialogue as dialogue
+
     return dialogue.Assistant.from_defaults(db_url=library, player=None)
 
 
@@ -139,7 +140,6 @@ def _read(fd: int, pattern: bytes, timeout: float, buffer: bytearray) -> bool:
 
 @pytest.mark.slow
 def test_musicbert_chat_in_a_real_terminal(library, tmp_path):
-    pytest.importorskip("assistant.dialogue", reason="needs the dialogue layer")
     env = no_device_env(tmp_path / "nohome")
     env["MUSICBERT_HOME"] = os.environ["MUSICBERT_HOME"]
     env["MUSICBERT_DB"] = library

@@ -18,10 +18,10 @@ from catalog.demo import (
 from catalog.ingest import ingest
 from catalog.models import Track
 from catalog.queries import track_rows
+from tests.real_parts import needs
 
-needs_fluidsynth = pytest.mark.skipif(
-    shutil.which("fluidsynth") is None, reason="fluidsynth is not installed"
-)
+needs_fluidsynth = needs(shutil.which("fluidsynth") is not None, "fluidsynth is not installed")
+needs_wesnoth = needs(WESNOTH_DIR.is_dir(), "wesnoth-1.16-music is not installed")
 
 SMALL = (
     Piece("bach/bwv66.6", "Chorale BWV 66.6", "Johann Sebastian Bach", "Test Chorales",
@@ -74,7 +74,7 @@ def test_piece_table_has_variety_and_no_restricted_sources():
     assert all(p.licence and p.composer and p.title for p in PIECES)
 
 
-@pytest.mark.skipif(not WESNOTH_DIR.is_dir(), reason="wesnoth-1.16-music is not installed")
+@needs_wesnoth
 def test_wesnoth_tracks_get_licence_composer_and_attribution(catalog):
     path = WESNOTH_DIR / "defeat.ogg"  # an 8-second cue
     summary = ingest(catalog, [path], workers=1, progress=False,
@@ -90,7 +90,7 @@ def test_wesnoth_tracks_get_licence_composer_and_attribution(catalog):
 
 @pytest.mark.slow
 @needs_fluidsynth
-@pytest.mark.skipif(not WESNOTH_DIR.is_dir(), reason="wesnoth-1.16-music is not installed")
+@needs_wesnoth
 def test_full_demo_library(catalog):
     summary = build_demo_library(catalog, progress=False)
     assert summary.rendered + summary.cached >= 40

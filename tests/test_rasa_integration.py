@@ -42,6 +42,7 @@ from catalog.db import open_catalog
 from catalog.ingest import ingest
 from catalog.models import Track
 from catalog.tags import write_tags
+from tests.real_parts import require
 
 pytestmark = [pytest.mark.rasa, pytest.mark.slow]
 
@@ -112,8 +113,10 @@ def texts(messages: list[dict]) -> str:
 
 @pytest.fixture(scope="module")
 def rasa_env():
-    if find_python() is None:
-        pytest.skip("no Python 3.10 (or 3.9/3.8) on this machine: Rasa 3.6 cannot be installed")
+    require(
+        find_python() is not None,
+        "no Python 3.10 (or 3.9/3.8) on this machine: Rasa 3.6 cannot be installed",
+    )
     return ensure_env(quiet=True)  # a failed install is a failure, not a skip
 
 

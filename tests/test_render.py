@@ -10,10 +10,9 @@ import soundfile as sf
 
 from catalog.analysis import analyse_file
 from catalog.render import RenderError, find_soundfont, render_score
+from tests.real_parts import needs
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("fluidsynth") is None, reason="fluidsynth is not installed"
-)
+pytestmark = needs(shutil.which("fluidsynth") is not None, "fluidsynth is not installed")
 
 
 def _parse(ref: str):

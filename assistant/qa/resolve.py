@@ -14,6 +14,7 @@ from rapidfuzz import fuzz, process
 
 from assistant.qa.library import Snapshot, TrackInfo
 from catalog.names import fold
+from catalog.queries import find_tracks
 
 FIELDS = ("track", "artist", "album", "composer")
 
@@ -195,12 +196,8 @@ class Gazetteer:
         return res
 
     def _find_tracks(self, query: str, field: str):
-        """The CATALOG layer's name matcher (words inside longer names, spacing, typos)."""
+        """The catalog's name matcher (words inside longer names, spacing, typos)."""
         if self.catalog is None or field == "composer":
-            return None
-        try:
-            from catalog.queries import find_tracks
-        except ImportError:
             return None
         return find_tracks(self.catalog, query, "title" if field == "track" else field)
 
