@@ -108,9 +108,9 @@ def main() -> int:
     parser.add_argument("--workers", type=int, nargs="+", default=[2, 1])
     args = parser.parse_args()
 
-    import catalog.ingest
+    import catalog.ingest_workers
 
-    catalog.ingest.START_METHOD = "spawn"  # workers as direct children: rusage sees them
+    catalog.ingest_workers.START_METHOD = "spawn"  # workers as direct children: rusage sees them
     folders = library_folders()
     size = library_size(folders)
     print(f"demo library: {size['tracks']} tracks, {size['hours']} h, {size['megabytes']} MB")

@@ -34,22 +34,13 @@ that ``open`` accepts. Everything else is stored unchanged (emoji included).
 
 from __future__ import annotations
 
-import ctypes
-import hashlib
-import json
-import multiprocessing
 import os
-import signal
 import stat
 import sys
-import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -58,27 +49,27 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from catalog.db import Catalog
+from catalog.ingest_progress import IngestProgress
+from catalog.ingest_workers import (
+    PATCH_SECONDS,
+    Analysed,
+    WorkerPool,
+    analyse_job,
+    file_size,
+    hash_job,
+)
 from catalog.models import AudioFeatures, Embedding, Tag, Track
 from catalog.queries import get_or_create_album, get_or_create_artist
-from catalog.tags import FileTags, display_name, read_tags
+from catalog.tags import FileTags, display_name
 from musicbert.audio_io import SUPPORTED_EXTENSIONS
 from musicbert.errors import ConfigError, MusicBertError
 
 RAW_PATH_PREFIX = "fs-bytes:"
 DEFAULT_BATCH = 16
-HASH_CHUNK = 1 << 20
 #: Model tags kept per track: the top few per source model, and any above a floor.
 MODEL_TAGS_TOP_K = 5
 MODEL_TAG_MIN_CONFIDENCE = 0.05
 MODEL_TAG_ALWAYS_KEEP = 0.3
-#: How worker processes start: "forkserver" never forks a parent that holds torch
-#: threads; benchmarks use "spawn" so that workers are direct children (rusage counts them).
-START_METHOD = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-#: Seconds between a worker's checks that the ingest process that started it is alive.
-OWNER_POLL_S = 0.25
-#: One model patch: ``musicbert.logmel`` PATCH_FRAMES * HOP / SR (187 * 256 / 16 kHz).
-#: Not imported from there: that module brings torch into every worker process.
-PATCH_SECONDS = 187 * 256 / 16_000
 
 
 # ---------------------------------------------------------------- paths in the database
@@ -103,102 +94,6 @@ def fs_path(stored: str) -> str:
 def printable(path: str) -> str:
     """A path (maybe holding undecodable bytes) as text safe to print or store."""
     return os.fsencode(path).decode("utf-8", errors="replace")
-
-
-# ---------------------------------------------------------------- progress file
-
-#: Seconds between rewrites of the progress file (stage changes are written at once).
-PROGRESS_EVERY_S = 0.5
-
-
-def progress_file(catalog: Catalog) -> Path | None:
-    """Where a running ingest says how far it is: ``X/name.ingest.json`` beside a SQLite
-    file ``X/name.db`` (``MUSICBERT_HOME/<hash>.ingest.json`` for other URLs); None for an
-    in-memory database."""
-    from catalog.vector_index import index_dir
-
-    folder = index_dir(catalog)
-    return None if folder is None else folder.parent.parent / f"{folder.name}.ingest.json"
-
-
-class IngestProgress:
-    """The progress file of one ingest: written as it goes, removed when it ends.
-
-    Readers (a search that finds the catalog empty) learn that an ingest is running and
-    how far it is. The file names the process (pid + start time), so one left behind by
-    a killed ingest is recognised as stale and ignored. Writing it never fails an ingest.
-    """
-
-    def __init__(self, catalog: Catalog):
-        self.path = progress_file(catalog)
-        self.state: dict[str, Any] = {
-            "pid": os.getpid(),
-            "identity": (process_identity(os.getpid()) or b"").decode(),
-            "started": time.time(),
-            "stage": "scanning",
-            "files": 0,
-            "analysed": 0,
-            "committed": 0,
-        }
-        self._written = 0.0
-
-    def update(self, force: bool = False, **changes: Any) -> None:
-        stage_changed = "stage" in changes and changes["stage"] != self.state["stage"]
-        self.state.update(changes)
-        now = time.monotonic()
-        if self.path is None or not (
-            force or stage_changed or now - self._written >= PROGRESS_EVERY_S
-        ):
-            return
-        self._written = now
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
-        try:
-            tmp.write_text(json.dumps({**self.state, "updated": time.time()}))
-            os.replace(tmp, self.path)
-        except OSError:
-            pass
-
-    def close(self) -> None:
-        if self.path is not None:
-            try:
-                current = json.loads(self.path.read_text())
-                if current.get("pid") == os.getpid():
-                    self.path.unlink()
-            except (OSError, ValueError):
-                pass
-
-    def __enter__(self) -> IngestProgress:
-        self.update(force=True)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def running_ingest(catalog: Catalog) -> dict[str, Any] | None:
-    """What the progress file of a live ingest of this catalog says; None when none runs."""
-    path = progress_file(catalog)
-    try:
-        state = json.loads(path.read_text()) if path is not None else None
-    except (OSError, ValueError):
-        return None
-    if not isinstance(state, dict) or not isinstance(state.get("pid"), int):
-        return None
-    identity = str(state.get("identity") or "").encode() or None
-    return state if process_alive(state["pid"], identity) else None
-
-
-def describe_ingest(state: dict[str, Any]) -> str:
-    """ "an ingest is running (pid 12, for 8 s): analysing, 3 of 40 files, 0 tracks saved"."""
-    seconds = max(0, round(time.time() - float(state.get("started") or time.time())))
-    files, analysed = int(state.get("files") or 0), int(state.get("analysed") or 0)
-    stage = str(state.get("stage") or "starting")
-    how_far = f"{stage}, {analysed} of {files} files" if files else stage
-    committed = int(state.get("committed") or 0)
-    return (
-        f"an ingest is running (pid {state.get('pid')}, for {seconds} s): {how_far}, "
-        f"{committed} track{'s' if committed != 1 else ''} saved so far"
-    )
 
 
 # ---------------------------------------------------------------- summary
@@ -308,222 +203,6 @@ def scan(paths: Iterable[str | os.PathLike]) -> tuple[list[str], list[tuple[str,
             skipped.append((printable(root), "no such file or folder"))
     ordered = sorted(found, key=os.fsencode)
     return ordered, skipped
-
-
-# ---------------------------------------------------------------- worker side
-
-
-def file_sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _size(path: str) -> int:
-    try:
-        return os.path.getsize(path)
-    except OSError:
-        return 0
-
-
-def _hash_job(path: str) -> tuple[str, str | None, int, str | None]:
-    try:
-        return path, file_sha256(path), os.path.getsize(path), None
-    except OSError as exc:
-        return path, None, 0, f"cannot read ({exc.strerror or exc})"
-
-
-@dataclass
-class Analysed:
-    """A worker's answer for one file: everything needed to write its rows."""
-
-    path: str
-    tags: FileTags | None = None
-    analysis: dict | None = None
-    sample_rate: int = 0
-    channels: int = 0
-    error: str | None = None
-    warning: str | None = None  # ingested, but not all of the file decoded (one line)
-
-
-def analyse_job(path: str) -> Analysed:
-    """Tags + decode + analysis of one file. Never raises: errors become a one-line reason.
-
-    A damaged file (cut short, mis-declared length, decoding that fails part-way) keeps
-    what decodes, with a warning; with less than one patch left it is not worth a track.
-    """
-    from catalog.analysis import SR, analyse_blocks
-    from musicbert.audio_io import DecodeReport, probe, stream
-
-    try:
-        info = probe(path)
-        report = DecodeReport()
-        analysis = analyse_blocks(stream(path, SR, block_seconds=30.0, report=report))
-        if analysis.duration <= 0:
-            return Analysed(path, error="decodes to no samples")
-        if report.problem and analysis.duration < PATCH_SECONDS:
-            return Analysed(path, error=f"{report.problem}; too little audio left to use")
-        tags = read_tags(path)
-        return Analysed(
-            path,
-            tags,
-            analysis.to_dict(),
-            info.samplerate,
-            info.channels,
-            warning=report.problem,
-        )
-    except MusicBertError as exc:
-        message = str(exc)
-        name = display_name(path)
-        if message.startswith(name + ": "):
-            message = message[len(name) + 2 :]
-        return Analysed(path, error=message)
-    except MemoryError:
-        return Analysed(path, error="ran out of memory while decoding")
-    except Exception as exc:  # a decoder bug must not end the run; say what happened
-        return Analysed(path, error=f"unexpected {type(exc).__name__}: {str(exc)[:160]}")
-
-
-def _stat_fields(pid: int) -> list[bytes] | None:
-    """/proc/PID/stat after the command name: [state, ppid, ..., starttime at 19, ...]."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            data = handle.read()
-    except OSError:
-        return None
-    return data[data.rindex(b")") + 2 :].split()
-
-
-def process_identity(pid: int) -> bytes | None:
-    """A process's start time (clock ticks since boot) on Linux: pid + this never repeat."""
-    fields = _stat_fields(pid)
-    return fields[19] if fields and len(fields) > 19 else None
-
-
-def process_alive(pid: int, identity: bytes | None) -> bool:
-    """Whether ``pid`` is still the (running, not zombie) process recorded as ``identity``."""
-    if identity is not None:
-        fields = _stat_fields(pid)
-        if not fields or len(fields) <= 19:
-            return False
-        return fields[0] not in (b"Z", b"X", b"x") and fields[19] == identity
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _exit_with_owner(owner: int, identity: bytes | None) -> None:
-    """In a worker: end this process as soon as the ingest process that owns it is gone.
-
-    A killed ingest (kill -9, out-of-memory killer) runs no clean-up, and its workers,
-    waiting on a queue that no one will ever write to, would live on; with them the
-    forkserver and the resource tracker, which wait for their last client. A daemon
-    thread polls the owner (its pid and start time, so a recycled pid does not fool
-    it); where the owner is also the direct parent (``spawn``), Linux's parent-death
-    signal ends the worker at once.
-    """
-    if sys.platform.startswith("linux") and os.getppid() == owner:
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            pass
-    if not process_alive(owner, identity):
-        os._exit(1)
-
-    def watch() -> None:
-        while True:
-            time.sleep(OWNER_POLL_S)
-            if not process_alive(owner, identity):
-                os._exit(1)
-
-    threading.Thread(target=watch, name="owner-watch", daemon=True).start()
-
-
-def _worker_init(owner: int | None = None, identity: bytes | None = None) -> None:
-    # One BLAS/FFT thread per worker: the parallelism is across files.
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = "1"
-    if owner is not None:
-        _exit_with_owner(owner, identity)
-
-
-def _pool_args() -> dict[str, Any]:
-    """ProcessPoolExecutor arguments shared by every pool of a run."""
-    owner = os.getpid()
-    return {
-        "mp_context": multiprocessing.get_context(START_METHOD),
-        "initializer": _worker_init,
-        "initargs": (owner, process_identity(owner)),
-    }
-
-
-class _Pool:
-    """A process pool that is only started when there is enough work to share."""
-
-    def __init__(self, workers: int) -> None:
-        self.workers = workers
-        self.executor: ProcessPoolExecutor | None = None
-
-    def __enter__(self) -> _Pool:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.executor is not None:
-            self.executor.shutdown(wait=True, cancel_futures=True)
-
-    def start(self) -> ProcessPoolExecutor:
-        if self.executor is None:
-            self.executor = ProcessPoolExecutor(self.workers, **_pool_args())
-        return self.executor
-
-    def restart(self) -> None:
-        if self.executor is not None:
-            self.executor.shutdown(wait=False, cancel_futures=True)
-            self.executor = None
-
-    def map_unordered(self, fn: Callable, items: Sequence) -> Iterable[tuple[Any, Any]]:
-        """Yield (item, result) as results arrive; a crashed worker fails only its own item."""
-        if self.workers <= 1 or len(items) <= 1:
-            for item in items:
-                yield item, fn(item)
-            return
-        executor = self.start()
-        futures: dict[Future, Any] = {executor.submit(fn, item): item for item in items}
-        retry: list[Any] = []
-        for future in as_completed(futures):
-            try:
-                result = future.result()
-            except BrokenProcessPool:
-                retry.append(futures[future])
-                continue
-            yield futures[future], result
-        if retry:
-            # A worker died (out of memory, or a crash in a native decoder): every
-            # unfinished item is retried alone so that only the culprit fails.
-            self.restart()
-            for item in retry:
-                yield item, _isolated(fn, item)
-
-
-def _isolated(fn: Callable, item: Any) -> Any:
-    with ProcessPoolExecutor(1, **_pool_args()) as executor:
-        try:
-            return executor.submit(fn, item).result()
-        except BrokenProcessPool:
-            return _crashed(fn, item)
-
-
-def _crashed(fn: Callable, item: Any) -> Any:
-    if fn is analyse_job:
-        return Analysed(item, error="the decoder crashed on this file")
-    return item, None, 0, "the process reading this file crashed"
 
 
 # ---------------------------------------------------------------- catalog side
@@ -757,11 +436,11 @@ def _ingest(
 ) -> IngestSummary:
     files, summary.skipped = scan(paths)
     note.update(stage="hashing", files=len(files))
-    with _Pool(workers) as pool:
+    with WorkerPool(workers) as pool:
         hashes: dict[str, tuple[str, int]] = {}
-        total = sum(_size(f) for f in files)
+        total = sum(file_size(f) for f in files)
         with _progress(total, progress and len(files) > 50, "hashing") as bar:
-            for _item, (path, digest, size, error) in pool.map_unordered(_hash_job, files):
+            for _item, (path, digest, size, error) in pool.map_unordered(hash_job, files):
                 bar.update(size)
                 if error or digest is None:
                     summary.skipped.append((printable(path), error or "cannot read"))

@@ -309,7 +309,7 @@ class SearchEngine:
             return
         with self.catalog.session() as session:
             tracks = session.scalar(select(func.count(Track.id)))
-        from catalog.ingest import describe_ingest, running_ingest
+        from catalog.ingest_progress import describe_ingest, running_ingest
 
         ingest = running_ingest(self.catalog)
         if ingest is not None:  # its first batch is not committed yet (or not embedded)

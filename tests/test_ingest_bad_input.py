@@ -110,7 +110,7 @@ def test_truncated_and_misdeclared_files_are_never_silent(catalog, tmp_path, wor
 
 
 def test_patch_length_is_the_models():
-    from catalog.ingest import PATCH_SECONDS
+    from catalog.ingest_workers import PATCH_SECONDS
     from musicbert.logmel import HOP, PATCH_FRAMES, SR
 
     assert PATCH_SECONDS == PATCH_FRAMES * HOP / SR
@@ -213,7 +213,7 @@ def test_everything_at_once_never_dies(catalog, tmp_path):
 
 _RSS_PROBE = """
 import json, resource, sys
-from catalog.ingest import analyse_job
+from catalog.ingest_workers import analyse_job
 result = analyse_job(sys.argv[1])
 print(json.dumps({"rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                   "duration": result.analysis and result.analysis["duration"],
