@@ -34,7 +34,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship,
 from catalog.names import name_key
 
 #: Bump together with a migration in ``catalog.migrations``.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 TAG_KINDS = ("genre", "mood", "instrument", "other")
 TAG_ORIGINS = ("file", "user", "model")
@@ -182,12 +182,14 @@ class AudioFeatures(Base):
         ForeignKey("tracks.id", ondelete="CASCADE"), primary_key=True
     )
     tempo: Mapped[float | None]  # beats per minute
+    tempo_confidence: Mapped[float | None]  # pulse clarity (catalog.analysis.tempo); v3
     tempo_method: Mapped[str | None] = mapped_column(String(128))
     key: Mapped[str | None] = mapped_column(String(4))  # tonic, e.g. "F#"
     mode: Mapped[str | None] = mapped_column(String(8))  # "major" / "minor"
     key_confidence: Mapped[float | None]
     key_method: Mapped[str | None] = mapped_column(String(128))
     loudness_db: Mapped[float | None]  # RMS level in dBFS
+    loudness_lufs: Mapped[float | None]  # integrated loudness, ITU-R BS.1770-4 (LUFS); v3
     peak_db: Mapped[float | None]  # sample peak in dBFS
     silent: Mapped[bool] = mapped_column(default=False)
     analysed_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

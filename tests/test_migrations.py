@@ -176,3 +176,33 @@ def test_concurrent_first_open_creates_the_schema_once(tmp_path):
     with multiprocessing.get_context("fork").Pool(3) as pool:
         versions = pool.map(_open_and_read_version, urls, chunksize=1)
     assert versions == [str(SCHEMA_VERSION)] * len(urls)
+
+
+def test_version_2_gains_loudness_lufs_and_keeps_the_old_analysis(tmp_path):
+    from catalog.models import AudioFeatures
+
+    url = f"sqlite:///{tmp_path / 'v2.db'}"
+    build_v1_database(url)
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:  # bring it to version 2 exactly, as a v2 program left it
+            migrations.MIGRATIONS[2](conn)
+            conn.execute(text("UPDATE meta SET value = '2' WHERE key = 'schema_version'"))
+        columns = {c["name"] for c in inspect(engine).get_columns("audio_features")}
+        assert "loudness_lufs" not in columns
+        assert migrations.upgrade(engine) == 2
+        columns = {c["name"] for c in inspect(engine).get_columns("audio_features")}
+        assert {"loudness_lufs", "tempo_confidence"} <= columns
+    finally:
+        engine.dispose()
+    catalog = open_catalog(url)
+    try:
+        with catalog.session() as session:
+            old = session.get(AudioFeatures, 2)
+            assert (old.key, old.loudness_db, old.tempo) == ("F#", -18.0, 62.5)
+            assert old.loudness_lufs is None and old.tempo_confidence is None
+            old.loudness_lufs, old.tempo_confidence = -14.2, 0.4
+        with catalog.session() as session:
+            assert session.get(AudioFeatures, 2).loudness_lufs == -14.2
+    finally:
+        catalog.close()
