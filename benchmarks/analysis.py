@@ -4,15 +4,19 @@
 
 Sets, and how each label was obtained (nothing here comes from GTZAN):
 
-- real key dev set: recordings in ``../shared/data/recordings`` whose key is stated by
-  the source: Brahms's Hungarian Dance No. 5 "in F sharp minor" (the file's title);
-  Tchaikovsky's Dance of the Sugar Plum Fairy (E minor in the score; Kevin MacLeod's
-  arrangement keeps it, checked by ear against the score's opening is NOT possible
-  here, so it is the one label taken on trust); Sorohan's jazz trumpet loop, from a
-  pack stated to be "in F, mostly Blues and Dorian scale" (labelled F minor: Dorian is
-  a minor mode). Each clip is also pitch-shifted by -5..+6 semitones (librosa's phase
-  vocoder; the label moves with it) so every tonic and both modes' spellings occur:
-  3 pieces x 12 = 36 clips. Few pieces: read the numbers with that in mind.
+- real key dev set: recordings in ``../shared/data/recordings`` whose key a source states:
+  Tchaikovsky's Dance of the Sugar Plum Fairy (Kevin MacLeod's recording; E minor, the
+  score's key); Sorohan's jazz trumpet loop, from a pack stated to be "in F, mostly
+  Blues and Dorian scale" (labelled F minor: Dorian is a minor mode); Brahms's Hungarian
+  Dance No. 5 for string orchestra, whose file title says "in F sharp minor" (the piano
+  original's key) but which is played in G minor, the key of the usual orchestral
+  arrangements: the recording is at A440 (librosa's tuning estimate: 0 cents), its
+  chroma peaks on D, G, Bb, A and F#, and ours and Essentia's three profiles all hear
+  G minor (the v1 method said D major), so it is labelled G minor. That label
+  leans on the estimators: read the real-set figures, Essentia's included, with that
+  in mind. Each clip is also pitch-shifted by -5..+6 semitones (librosa's phase
+  vocoder; the label moves with it) so every tonic occurs: 3 pieces x 12 = 36 clips.
+  Three pieces are few: the rendered set carries more of the evidence.
 - real tempo dev set: the eight Frets on Fire songs (Debian ``fretsonfire-songs-*``,
   the mixed ``song.ogg``), labelled with the tempo of the chart's ``notes.mid`` (the
   charter's beat grid, which must follow the recording for the game to be playable),
