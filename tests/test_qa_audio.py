@@ -126,3 +126,13 @@ def test_key_hedge_threshold_is_the_measured_one():
     for band in measured_trust()["key"]["bands"]:
         if band["to"] > KEY_CONFIDENCE_FLOOR and band["n"] >= 3:
             assert band["exact"] >= 2 / 3
+
+
+def test_estimated_tempo_says_how_it_may_be_off(engine):
+    from assistant.qa.audio_facts import TEMPO_OCTAVE_CAVEAT, TEMPO_STRICT_ACCURACY
+
+    reply = engine.ask("what's the tempo of Nebula?", QAContext())
+    assert reply.data["answer"] == 120.0
+    # The caveat follows the measured main-pulse accuracy (trust.json), not a guess.
+    assert TEMPO_OCTAVE_CAVEAT == (TEMPO_STRICT_ACCURACY < 2 / 3)
+    assert ("half or double that, 60 or 240" in reply.text) == TEMPO_OCTAVE_CAVEAT

@@ -19,8 +19,12 @@ AUDIO_ATTRIBUTES = ("tempo", "key", "mode", "loudness")
 #: confidence band and puts the threshold above every band right less than two times in
 #: three (catalog/analysis/trust.json; 0.75 in the 2026-11 measurement).
 KEY_CONFIDENCE_FLOOR = measured_trust()["key"]["hedge_below"]
-#: Share of tempo estimates the benchmark found within 4 % of the main pulse.
+#: Share of tempo estimates the benchmark found within 4 % of the main pulse, and of any
+#: metrical level (half, double, a third, triple). Where the first is under two in three,
+#: a tempo answer says it may be felt at half or double (the usual way it is off).
 TEMPO_STRICT_ACCURACY = measured_trust()["tempo"]["strict"]
+TEMPO_LEVEL_ACCURACY = measured_trust()["tempo"]["any_level"]
+TEMPO_OCTAVE_CAVEAT = TEMPO_STRICT_ACCURACY < 2 / 3
 
 
 def loudness_measure(
@@ -68,7 +72,14 @@ def answer_audio(
                 facts["analysed_tempo"] = track.analysed_tempo
             text += ")."
         else:
-            text = f"{track.label} moves at about {track.tempo:.0f} BPM (estimated from the audio)."
+            text = f"{track.label} moves at about {track.tempo:.0f} BPM (estimated from the audio"
+            if TEMPO_OCTAVE_CAVEAT:
+                text += (
+                    f"; it may be felt at half or double that, {track.tempo / 2:.0f} or "
+                    f"{track.tempo * 2:.0f}"
+                )
+                facts["tempo_main_pulse_accuracy"] = round(TEMPO_STRICT_ACCURACY, 2)
+            text += ")."
         return Answer(text, round(track.tempo, 1), track_ids=ids, facts=facts)
     if attribute in ("key", "mode"):
         if not track.key:
