@@ -81,6 +81,17 @@ REAL_KEYS = [
      "pack text: 'in F, mostly Blues and Dorian scale'"),
 ]  # fmt: skip
 SHIFTS = range(-5, 7)
+#: Unlabelled real music for the agreement check: (package, at most this many files).
+AGREEMENT_PACKAGES = {
+    "nexuiz-music": 8,  # electronic
+    "fretsonfire-songs-muldjord": 4,  # metal (song.ogg)
+    "fretsonfire-songs-sectoid": 4,  # rock
+    "hedgewars-data": 8,
+    "supertuxkart-data": 8,
+    "hyperrogue-music": 8,
+    "singularity-music": 8,
+    "planetblupi-music-ogg": 8,
+}
 DRONES = [
     "sonic-pi-samples/usr/share/sonic-pi/samples/ambi_drone.flac",
     "sonic-pi-samples/usr/share/sonic-pi/samples/ambi_haunted_hum.flac",
@@ -182,6 +193,23 @@ def real_tempo_clips() -> list[Clip]:
     return clips
 
 
+def agreement_clips() -> list[Clip]:
+    """Real music with no key label: 30 s from 30 s in, for the Essentia agreement check."""
+    clips = []
+    for package, limit in AGREEMENT_PACKAGES.items():
+        files = [
+            p
+            for p in sorted((PKGS / package).rglob("*.ogg"))
+            if p.stat().st_size > 500_000 and p.name not in ("guitar.ogg", "rhythm.ogg")
+        ]
+        for path in files[:limit]:
+            name = f"{package}/{path.parent.name}/{path.stem}"
+            y = _cached("agree_" + name.replace("/", "__"), lambda p=path: _load(p, 30.0, 30.0))
+            if y.size >= 10 * SR:
+                clips.append(Clip(name, y, "unlabelled"))
+    return clips
+
+
 def rendered_clips(count: int) -> list[Clip]:
     from catalog.demo import PIECES
     from catalog.render import render_score
@@ -262,7 +290,7 @@ def analyse(clip: Clip, use_essentia: bool) -> float:
     acf = analyser.acf / max(analyser.acf_windows, 1)
     r["old"] = {"key": name_key(*estimate_key(analyser.chroma_power, "krumhansl")[:2]),
                 "tempo": old_tempo(acf) if analyser.acf_windows else None}  # fmt: skip
-    if use_essentia and clip.key:
+    if use_essentia and (clip.key or clip.source == "unlabelled"):
         for name, key in essentia_keys(clip.audio).items():
             r[name] = {"key": key}
     return elapsed
@@ -284,6 +312,21 @@ def key_table(clips: list[Clip]) -> dict[str, dict]:
         scores = [mirex_score(c.results[m]["key"], c.key) for c in keyed if m in c.results]
         table[m] = {"n": len(scores), "exact": float(np.mean([s == 1.0 for s in scores])),
                     "mirex": float(np.mean(scores))}  # fmt: skip
+    return table
+
+
+def agreement_table(clips: list[Clip]) -> dict[str, dict]:
+    """MIREX-weighted agreement of ours and v1 with each Essentia profile (no labels)."""
+    table: dict[str, dict] = {}
+    for m in ("ours", "old"):
+        for ref in ("essentia bgate", "essentia edma", "essentia temperley"):
+            pairs = [
+                (c.results[m]["key"], c.results[ref]["key"]) for c in clips if ref in c.results
+            ]
+            if pairs:
+                scores = [mirex_score(a, b) for a, b in pairs]
+                table[f"{m} vs {ref}"] = {"n": len(scores), "exact": float(np.mean(
+                    [s == 1.0 for s in scores])), "mirex": float(np.mean(scores))}  # fmt: skip
     return table
 
 
@@ -334,11 +377,14 @@ def main(argv: list[str] | None = None) -> int:
         "real": real_key_clips() + real_tempo_clips(),
         "rendered": rendered_clips(args.rendered),
     }
+    unlabelled = agreement_clips() if use_essentia else []
     seconds = elapsed = 0.0
     for clips in sets.values():
         for clip in clips:
             elapsed += analyse(clip, use_essentia)
             seconds += clip.audio.size / SR
+    for clip in unlabelled:  # not timed: speed is measured on the labelled sets
+        analyse(clip, use_essentia)
     load = os.getloadavg()
     report: dict = {"sets": {}, "speed_x_realtime": seconds / elapsed,
                     "audio_minutes": seconds / 60, "load_average": load}  # fmt: skip
@@ -357,6 +403,12 @@ def main(argv: list[str] | None = None) -> int:
                 {"name": c.name, "key": c.key, "tempo": c.tempo, "how": c.how, "results": c.results}
                 for c in clips
             ],  # fmt: skip
+        }
+    if unlabelled:
+        report["agreement_with_essentia"] = {
+            "what": "key agreement on unlabelled real game music (not accuracy)",
+            "table": agreement_table(unlabelled),
+            "clips": [{"name": c.name, "results": c.results} for c in unlabelled],
         }
     all_clips = [c for clips in sets.values() for c in clips]
     key_pairs = [(c.results["ours"]["conf"] or 0.0, mirex_score(c.results["ours"]["key"], c.key))
@@ -379,6 +431,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{m:24s} {row['n']:4d} {row['strict']:6.2f} {row['any_level']:6.2f}")
         if data["drones_without_tempo"]:
             print(f"drones given no tempo: {data['drones_without_tempo']}")
+    if unlabelled:
+        print(f"\n== agreement with Essentia, {len(unlabelled)} unlabelled real tracks ==")
+        for m, row in report["agreement_with_essentia"]["table"].items():
+            print(f"{m:32s} {row['n']:4d} {row['exact']:6.2f} {row['mirex']:6.2f}")
     print(f"\nkey hedge below confidence {trust['key']['hedge_below']}: {trust['key']['bands']}")
     print(f"speed: {report['speed_x_realtime']:.0f}x real time over "
           f"{report['audio_minutes']:.1f} min, load average {load[0]:.2f}")  # fmt: skip
