@@ -136,3 +136,17 @@ def test_estimated_tempo_says_how_it_may_be_off(engine):
     # The caveat follows the measured main-pulse accuracy (trust.json), not a guess.
     assert TEMPO_OCTAVE_CAVEAT == (TEMPO_STRICT_ACCURACY < 2 / 3)
     assert ("half or double that, 60 or 240" in reply.text) == TEMPO_OCTAVE_CAVEAT
+
+
+def test_description_hedges_a_weak_key_and_gives_lufs(tmp_path):
+    from catalog.models import Track
+
+    catalog = build_library(f"sqlite:///{tmp_path / 'c.db'}")
+    with catalog.session() as s:
+        s.query(Track).filter_by(title="Nebula").one().features.loudness_lufs = -9.6
+    engine = QAEngine(catalog)
+    nebula = engine.ask("describe Nebula", QAContext())  # key confidence 0.12: a guess
+    assert "perhaps in F# minor" in nebula.text and "-10 LUFS" in nebula.text
+    epic = engine.ask("describe Battle Epic", QAContext())  # 0.9: stated
+    assert "in D minor" in epic.text and "perhaps" not in epic.text
+    assert "dBFS" in epic.text  # analysed before LUFS: the RMS level
