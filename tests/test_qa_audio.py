@@ -150,3 +150,14 @@ def test_description_hedges_a_weak_key_and_gives_lufs(tmp_path):
     epic = engine.ask("describe Battle Epic", QAContext())  # 0.9: stated
     assert "in D minor" in epic.text and "perhaps" not in epic.text
     assert "dBFS" in epic.text  # analysed before LUFS: the RMS level
+
+
+def test_a_stated_key_says_how_often_such_keys_were_right(engine):
+    from assistant.qa.audio_facts import measured_key_accuracy
+
+    reply = engine.ask("what key is Battle Epic in?", QAContext())  # confidence 0.9
+    accuracy = measured_key_accuracy(0.9)
+    assert accuracy is not None and accuracy >= 2 / 3  # above the hedge, by construction
+    assert f"right {accuracy:.0%} of the time" in reply.text
+    assert reply.data["facts"]["measured_accuracy"] == round(accuracy, 2)
+    assert measured_key_accuracy(None) is None

@@ -27,6 +27,18 @@ TEMPO_LEVEL_ACCURACY = measured_trust()["tempo"]["any_level"]
 TEMPO_OCTAVE_CAVEAT = TEMPO_STRICT_ACCURACY < 2 / 3
 
 
+def measured_key_accuracy(confidence: float | None) -> float | None:
+    """How often the benchmark found keys of this confidence exactly right (its band in
+    trust.json, where the band held at least 3 keys), else None."""
+    if confidence is None:
+        return None
+    for band in measured_trust()["key"]["bands"]:
+        inside = band["from"] <= confidence < band["to"] or confidence == band["to"] == 1.0
+        if inside and band["n"] >= 3 and band["exact"] is not None:
+            return float(band["exact"])
+    return None
+
+
 def loudness_measure(
     tracks: Iterable[TrackInfo],
 ) -> tuple[Callable[[TrackInfo], float | None], Callable[[float], str]]:
@@ -119,7 +131,15 @@ def answer_audio(
                     else "."
                 )
             else:
-                text += f" (confidence {conf:.2f})." if conf is not None else "."
+                accuracy = measured_key_accuracy(conf)
+                if accuracy is not None:
+                    text += (
+                        f" (confidence {conf:.2f}: keys this clear were right "
+                        f"{accuracy:.0%} of the time in our tests)."
+                    )
+                    facts["measured_accuracy"] = round(accuracy, 2)
+                else:
+                    text += f" (confidence {conf:.2f})." if conf is not None else "."
         return Answer(text, value, hedged=hedged, confidence=conf, track_ids=ids, facts=facts)
     if attribute == "loudness":
         if track.loudness_db is None:
