@@ -1,8 +1,9 @@
 """Per-track audio analysis: duration, loudness, tempo, key and mode.
 
 Everything works on the 16 kHz mono float32 blocks that ``musicbert.audio_io.stream``
-yields and keeps only running sums, so memory stays bounded whatever the length of
-the file (a three-hour recording costs the same memory as a three-minute one):
+yields and keeps running sums, so memory stays bounded whatever the length of the file
+(the one thing that grows is the loudness gate's 10 floats a second: 0.9 MB for three
+hours):
 
 - loudness: running sum of squares and peak -> RMS dBFS and sample-peak dBFS, and the
   integrated loudness in LUFS (ITU-R BS.1770-4 gating, ``loudness.py``), which is what
