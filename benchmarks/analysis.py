@@ -24,7 +24,7 @@ Sets, and how each label was obtained (nothing here comes from GTZAN):
   clip is the first 60 s); plus the trumpet loop (stated 90 bpm). Drones with no beat
   (Sonic Pi's ``ambi_drone``/``ambi_haunted_hum``/``ambi_lunar_land``/``ambi_glass_hum``,
   LMMS's pads and drones), expected to get no tempo.
-- rendered set: pieces from ``catalog.demo.PIECES`` rendered with FluidSynth for 30 s,
+- rendered set: the 50 pieces of ``catalog.demo.PIECES`` rendered with FluidSynth for 30 s,
   transposed by a different interval each; key label = music21's analysis of the
   rendered excerpt (as ``catalog.render`` stores it), tempo label = the quarter-note
   tempo used.
@@ -220,7 +220,7 @@ def rendered_clips(count: int) -> list[Clip]:
     chosen = PIECES[:: max(1, len(PIECES) // max(count, 1))][:count]
     for i, piece in enumerate(chosen):
         shift = (i * 5) % 12 - 5
-        tag = f"r{i}_{shift:+d}"
+        tag = f"{piece.slug}_{shift:+d}"
         if tag not in meta:
             from music21 import corpus
 
@@ -364,7 +364,9 @@ def hedge_threshold(pairs: list[tuple[float, float]], bands=(0.0, 0.25, 0.5, 0.7
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rendered", type=int, default=24, help="pieces to render (default 24)")
+    parser.add_argument(
+        "--rendered", type=int, default=50, help="demo pieces to render (default 50: all)"
+    )
     parser.add_argument("--no-essentia", action="store_true")
     args = parser.parse_args(argv)
     try:
