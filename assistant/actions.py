@@ -1068,4 +1068,3 @@ ACTIONS: dict[str, Action] = {
     "reject": reject,
     **{intent: answer_question for intent in QA_INTENTS},
 }
-

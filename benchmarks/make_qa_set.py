@@ -307,9 +307,12 @@ def build(db: str | None, seed: int = 7) -> list[dict]:
         "slowest": (lambda t: t.tempo, min),
         "longest": (lambda t: t.duration, max),
         "shortest": (lambda t: t.duration, min),
-        "loudest": (lambda t: t.loudness_db, max),
-        "quietest": (lambda t: t.loudness_db, min),
+        "loudest": (lambda t: t.loudness_lufs, max),
+        "quietest": (lambda t: t.loudness_lufs, min),
     }
+    if not any(t.loudness_lufs is not None for t in tracks):  # analysed before LUFS: RMS
+        sup["loudest"] = (lambda t: t.loudness_db, max)
+        sup["quietest"] = (lambda t: t.loudness_db, min)
 
     def best(word, pool):
         get, fn = sup[word]

@@ -306,11 +306,13 @@ def _write_track(session: Session, item: _Ready, overrides: Overrides | None) ->
             track_id=track.id,
             tempo=analysis.get("tempo"),
             tempo_method=analysis.get("tempo_method"),
+            tempo_confidence=analysis.get("tempo_confidence"),
             key=analysis.get("key"),
             mode=analysis.get("mode"),
             key_confidence=analysis.get("key_confidence"),
             key_method=analysis.get("key_method"),
             loudness_db=analysis.get("loudness_db"),
+            loudness_lufs=analysis.get("loudness_lufs"),
             peak_db=analysis.get("peak_db"),
             silent=bool(analysis.get("silent")),
         )

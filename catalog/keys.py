@@ -141,3 +141,27 @@ def same_key(a: tuple[str | None, str | None], b: tuple[str | None, str | None])
     if pa is None or pb is None:
         return None
     return pa == pb and (a[1] or "").lower() == (b[1] or "").lower()
+
+
+def key_label(tonic: str | None, mode: str | None) -> str | None:
+    """ "F# minor" from ("F#", "minor"); None unless both are known."""
+    return None if tonic is None or mode is None else f"{tonic} {mode}"
+
+
+def mirex_score(estimate: str | None, reference: str) -> float:
+    """The MIREX key score of an estimate against a reference ("F# minor" strings).
+
+    1 for the same key, 0.5 a fifth away in the same mode, 0.3 the relative key,
+    0.2 the parallel key, otherwise 0 (and 0 for no estimate).
+    """
+    et, em = read_key(estimate)
+    rt, rm = parse_key(reference)
+    e, r = pitch_class(et), pitch_class(rt)
+    if e is None or r is None or em is None:
+        return 0.0
+    if em == rm:
+        return 1.0 if e == r else 0.5 if (e - r) % 12 in (5, 7) else 0.0
+    if e == r:
+        return 0.2
+    relative = (e - r) % 12 == (9 if rm == "major" else 3)
+    return 0.3 if relative else 0.0

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from sqlalchemy import (
     Column,
     Connection,
+    Double,
     Engine,
     Index,
     Integer,
@@ -161,8 +162,23 @@ def _refold_name_keys(conn: Connection) -> None:
             )
 
 
+def _add_lufs(conn: Connection) -> None:
+    """Version 4: integrated loudness (LUFS) and tempo pulse clarity on audio_features.
+
+    Rows analysed before stay NULL in both until the track is analysed again; the QA
+    ranks loudness by LUFS where every track has it and says so when it falls back.
+    """
+    kind = Double().compile(dialect=conn.dialect)  # what the ORM's float columns are
+    for column in ("loudness_lufs", "tempo_confidence"):
+        conn.execute(text(f"ALTER TABLE audio_features ADD COLUMN {column} {kind}"))
+
+
 #: version -> function upgrading a database from version-1 to version.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _add_name_keys, 3: _refold_name_keys}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {
+    2: _add_name_keys,
+    3: _refold_name_keys,
+    4: _add_lufs,
+}
 
 #: The tables of a catalog; finding some of them without a version means "not ours".
 _OUR_TABLES = frozenset(Base.metadata.tables)

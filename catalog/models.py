@@ -11,6 +11,7 @@ Schema history (each step is a migration in ``catalog.migrations``):
    see ``catalog.names``) so that "beyonce" finds "Beyoncé" through an index;
    an index on ``tags.kind``; at most one artist-less album per title.
 3. Name keys folded again by the one fold that NLU and QA now share too.
+4. Integrated loudness (LUFS) and tempo pulse clarity on ``audio_features``.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship,
 from catalog.names import name_key
 
 #: Bump together with a migration in ``catalog.migrations``.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 TAG_KINDS = ("genre", "mood", "instrument", "other")
 TAG_ORIGINS = ("file", "user", "model")
@@ -183,12 +184,14 @@ class AudioFeatures(Base):
         ForeignKey("tracks.id", ondelete="CASCADE"), primary_key=True
     )
     tempo: Mapped[float | None]  # beats per minute
+    tempo_confidence: Mapped[float | None]  # pulse clarity (catalog.analysis.tempo); v4
     tempo_method: Mapped[str | None] = mapped_column(String(128))
     key: Mapped[str | None] = mapped_column(String(4))  # tonic, e.g. "F#"
     mode: Mapped[str | None] = mapped_column(String(8))  # "major" / "minor"
     key_confidence: Mapped[float | None]
     key_method: Mapped[str | None] = mapped_column(String(128))
     loudness_db: Mapped[float | None]  # RMS level in dBFS
+    loudness_lufs: Mapped[float | None]  # integrated loudness, ITU-R BS.1770-4 (LUFS); v4
     peak_db: Mapped[float | None]  # sample peak in dBFS
     silent: Mapped[bool] = mapped_column(default=False)
     analysed_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

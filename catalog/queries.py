@@ -60,6 +60,25 @@ def duration_text(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+def _loudness_summary(track_list: list[dict[str, Any]]) -> dict[str, Any]:
+    """Integrated loudness across the library: how many measured, range, loudest, quietest."""
+    measured = [t for t in track_list if t["loudness_lufs"] is not None]
+    if not measured:
+        return {"measured": 0}
+    ordered = sorted(measured, key=lambda t: (t["loudness_lufs"], t["id"]))
+    levels = [t["loudness_lufs"] for t in ordered]
+
+    def pick(t: dict[str, Any]) -> dict[str, Any]:
+        return {"id": t["id"], "title": t["title"], "lufs": t["loudness_lufs"]}
+
+    return {
+        "measured": len(measured),
+        "median_lufs": float(levels[len(levels) // 2]),
+        "quietest": pick(ordered[0]),
+        "loudest": pick(ordered[-1]),
+    }
+
+
 def library_stats(catalog: Catalog, top: int | None = None) -> dict[str, Any]:
     """Everything ``musicbert stats`` shows, as plain JSON-ready data.
 
@@ -136,10 +155,18 @@ def library_stats(catalog: Catalog, top: int | None = None) -> dict[str, Any]:
                 "source": t.source,
                 "attribution": t.attribution,
                 "path": t.path,
+                "loudness_lufs": t.features.loudness_lufs if t.features else None,
+                "tempo": t.features.tempo if t.features else None,
+                "key": (
+                    f"{t.features.key} {t.features.mode}" if t.features and t.features.key else None
+                ),
+                "key_confidence": t.features.key_confidence if t.features else None,
             }
             for t in s.scalars(
                 select(Track)
-                .options(joinedload(Track.artist), joinedload(Track.album))
+                .options(
+                    joinedload(Track.artist), joinedload(Track.album), joinedload(Track.features)
+                )
                 .outerjoin(Artist, Track.artist_id == Artist.id)
                 .outerjoin(Album, Track.album_id == Album.id)
                 .order_by(
@@ -163,6 +190,7 @@ def library_stats(catalog: Catalog, top: int | None = None) -> dict[str, Any]:
             "total_duration": total,
             "total_duration_text": duration_text(total),
             "analysed": s.scalar(select(func.count(AudioFeatures.track_id))) or 0,
+            "loudness": _loudness_summary(track_list),
             "embeddings": dict(
                 s.execute(
                     select(Embedding.model_id, func.count(Embedding.id)).group_by(

@@ -24,7 +24,7 @@ ROWS = [
         132.0,
         "D",
         "minor",
-        0.71,
+        0.9,  # key confidence: margin over the runner-up key (catalog.analysis.key)
         -17.5,
         [("Romantic Classical", "genre")],
         [("classical", 0.62), ("strings", 0.41), ("loud", 0.2), ("no vocals", 0.05)],

@@ -74,8 +74,11 @@ def test_ingest_reads_tags_analyses_and_reports(catalog, library):
     assert first.composer == "A. Composer" and first.licence == "CC BY 4.0"
     assert {(t.name, t.kind, t.origin) for t in first.tags} == {("ambient", "genre", "file")}
     assert first.duration == pytest.approx(2.0, abs=0.01) and first.sample_rate == 22050
-    assert first.features.key == "A" and first.features.loudness_db < 0
-    assert first.features.key_method.startswith("krumhansl")
+    # A lone sine has no key to speak of (the v2 profiles expect harmonic tones, so A can
+    # read as its own key or as the fifth of D); that one was found and stored is the point.
+    assert first.features.key in ("A", "D") and first.features.loudness_db < 0
+    assert first.features.loudness_lufs < 0
+    assert first.features.key_method.startswith("profile-v2")
     untagged = tracks["Some Band - Untagged Song.wav"]
     assert (untagged.title, untagged.artist.name) == ("Untagged Song", "Some Band")
     assert len(first.content_hash) == 64

@@ -178,25 +178,65 @@ def test_concurrent_first_open_creates_the_schema_once(tmp_path):
     assert versions == [str(SCHEMA_VERSION)] * len(urls)
 
 
+def _at_version_2(url: str):
+    """A v1 catalog brought to version 2 exactly, as a v2 program left it."""
+    build_v1_database(url)
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        migrations.MIGRATIONS[2](conn)
+        conn.execute(text("UPDATE meta SET value = '2' WHERE key = 'schema_version'"))
+    return engine
+
+
 def test_version_2_name_keys_are_folded_again(tmp_path):
     """Keys stored by version 2's fold ("don t", no "#") are rewritten by the one fold."""
     url = f"sqlite:///{tmp_path / 'v2.db'}"
-    open_catalog(url).close()
-    with sqlite3.connect(tmp_path / "v2.db") as conn:
-        conn.execute(
-            "INSERT INTO artists (name, name_key) VALUES ('Guns N'' Roses', 'guns n roses')"
-        )
-        conn.execute("INSERT INTO artists (name, name_key) VALUES ('Don''t Panic', 'don t panic')")
-        conn.execute(
-            "INSERT INTO albums (title, title_key) VALUES ('Prelude in C#', 'prelude in c')"
-        )
-        conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    engine = _at_version_2(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text("INSERT INTO artists (name, name_key) VALUES ('Don''t Panic', 'don t panic')")
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO albums (title, title_key) VALUES ('Prelude in C#', 'prelude in c')"
+                )
+            )
+    finally:
+        engine.dispose()
     catalog = open_catalog(url)
     try:
         with catalog.session() as session:
             keys = {a.name: a.name_key for a in session.scalars(select(Artist))}
-            assert keys == {"Guns N' Roses": "guns n roses", "Don't Panic": "dont panic"}
-            assert session.scalar(select(Album.title_key)) == "prelude in c#"
+            assert keys["Don't Panic"] == "dont panic" and keys["AC/DC"] == "ac dc"
+            titles = {a.title: a.title_key for a in session.scalars(select(Album))}
+            assert titles["Prelude in C#"] == "prelude in c#"
             assert session.get(Meta, "schema_version").value == str(SCHEMA_VERSION)
+    finally:
+        catalog.close()
+
+
+def test_version_2_gains_loudness_lufs_and_keeps_the_old_analysis(tmp_path):
+    from catalog.models import AudioFeatures
+
+    url = f"sqlite:///{tmp_path / 'v2.db'}"
+    engine = _at_version_2(url)
+    try:
+        columns = {c["name"] for c in inspect(engine).get_columns("audio_features")}
+        assert "loudness_lufs" not in columns
+        assert migrations.upgrade(engine) == 2
+        columns = {c["name"] for c in inspect(engine).get_columns("audio_features")}
+        assert {"loudness_lufs", "tempo_confidence"} <= columns
+    finally:
+        engine.dispose()
+    catalog = open_catalog(url)
+    try:
+        with catalog.session() as session:
+            old = session.get(AudioFeatures, 2)
+            assert (old.key, old.loudness_db, old.tempo) == ("F#", -18.0, 62.5)
+            assert old.loudness_lufs is None and old.tempo_confidence is None
+            old.loudness_lufs, old.tempo_confidence = -14.2, 0.4
+        with catalog.session() as session:
+            assert session.get(AudioFeatures, 2).loudness_lufs == -14.2
     finally:
         catalog.close()

@@ -84,3 +84,30 @@ def test_console_script_runs(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "is empty" in result.stdout and "Traceback" not in result.stderr
+
+
+def test_stats_show_integrated_loudness(capsys):
+    from catalog.models import AudioFeatures, Track
+
+    with open_catalog() as catalog:
+        fill_sample(catalog)
+        code, out, _ = _run(capsys, "stats")
+        assert "Loudness (LUFS): not measured yet" in out
+        with catalog.session() as s:
+            tracks = s.query(Track).order_by(Track.id).all()
+            for lufs, t in zip((-9.5, -23.0, -14.0), tracks, strict=False):
+                t.features = AudioFeatures(loudness_db=lufs - 3, loudness_lufs=lufs)
+            loud_title, quiet_title = tracks[0].title, tracks[1].title
+    code, out, _ = _run(capsys, "stats")
+    assert code == 0
+    assert "Loudness (integrated, ITU-R BS.1770): 3 tracks, median -14.0 LUFS" in out
+    assert f"quietest {quiet_title[:39]}" in out and f"loudest {loud_title[:39]}" in out
+    assert "LUFS" in out.split("Every track")[1]
+    code, out, _ = _run(capsys, "stats", "--json")
+    data = json.loads(out)
+    assert data["loudness"]["loudest"]["lufs"] == -9.5
+    assert sorted(t["loudness_lufs"] for t in data["track_list"] if t["loudness_lufs"]) == [
+        -23.0,
+        -14.0,
+        -9.5,
+    ]

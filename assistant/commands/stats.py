@@ -62,6 +62,17 @@ def _table(title: str, headers: list[str], rows: list[list[str]], total: int | N
     return "\n".join(out)
 
 
+def _loudness_line(loudness: dict[str, Any]) -> str:
+    if not loudness.get("measured"):
+        return "Loudness (LUFS): not measured yet (re-run `musicbert ingest` to analyse)."
+    quiet, loud = loudness["quietest"], loudness["loudest"]
+    return (
+        f"Loudness (integrated, ITU-R BS.1770): {loudness['measured']} tracks, median "
+        f"{loudness['median_lufs']:.1f} LUFS; quietest {_cut(quiet['title'], 40)} "
+        f"({quiet['lufs']:.1f}), loudest {_cut(loud['title'], 40)} ({loud['lufs']:.1f})."
+    )
+
+
 def render(stats: dict[str, Any], top: int = 10) -> str:
     """The readable report of ``library_stats`` output."""
     from catalog.queries import duration_text as _time
@@ -77,6 +88,7 @@ def render(stats: dict[str, Any], top: int = 10) -> str:
         f"{stats['tags']} tag names; total duration {_time(stats['total_duration'])}",
         f"Analysed: {stats['analysed']} tracks. Embeddings: {embeddings}. "
         f"Playlists: {stats['playlists']}. Plays: {stats['plays']}.",
+        _loudness_line(stats["loudness"]),
         "",
         _table(
             "By artist",
@@ -127,11 +139,12 @@ def render(stats: dict[str, Any], top: int = 10) -> str:
         "",
         _table(
             "Every track",
-            ["id", "duration", "title", "artist", "licence", "source"],
+            ["id", "duration", "LUFS", "title", "artist", "licence", "source"],
             [
                 [
                     str(t["id"]),
                     _time(t["duration"]),
+                    "-" if t["loudness_lufs"] is None else f"{t['loudness_lufs']:.1f}",
                     _cut(t["title"], 40),
                     _cut(t["artist"], 24),
                     _cut(t["licence"] or "(unknown)", 20),

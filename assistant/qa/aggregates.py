@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from assistant.qa.answer import Answer, dont_know
+from assistant.qa.audio_facts import loudness_measure
 from assistant.qa.library import Snapshot, TrackInfo
 from assistant.qa.questions import Filters
 from assistant.qa.text import format_duration, join_names
@@ -14,7 +15,10 @@ from assistant.qa.text import format_duration, join_names
 MEASURES = {
     "tempo": (lambda t: t.tempo, lambda v: f"{v:.0f} BPM"),
     "duration": (lambda t: t.duration, format_duration),
-    "loudness": (lambda t: t.loudness_db, lambda v: f"{v:.1f} dBFS"),
+    "loudness": (
+        lambda t: t.loudness_lufs,
+        lambda v: f"{v:.1f} LUFS",
+    ),  # audio_facts.loudness_measure
     "year": (lambda t: t.year, str),
 }
 WORDS = {
@@ -110,6 +114,8 @@ def answer_superlative(
 ) -> Answer:
     getter, show = MEASURES[attribute]
     pool = apply_filters(snapshot, f, has_label)
+    if attribute == "loudness":
+        getter, show = loudness_measure(pool)
     valued = [(getter(t), t) for t in pool if getter(t) is not None]
     word = WORDS[(attribute, direction)]
     if not valued:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from assistant.qa.answer import Answer, dont_know
+from assistant.qa.audio_facts import loudness_measure
 from assistant.qa.library import TrackInfo
 from assistant.qa.text import format_duration
 from catalog.keys import same_key
@@ -32,6 +33,10 @@ def answer_compare(a: TrackInfo, b: TrackInfo, attribute: str, direction: str | 
     if attribute.startswith("same_"):
         return _same(a, b, attribute.removeprefix("same_"))
     getter, show, analysed = _VALUES[attribute]
+    if attribute == "loudness":
+        getter, show = loudness_measure([a, b])
+        if getter(a) is None or getter(b) is None:  # one analysed before LUFS was measured
+            getter, show = (lambda t: t.loudness_db), (lambda v: f"{v:.1f} dBFS RMS")
     direction = direction or "max"
     va, vb = getter(a), getter(b)
     for t, v in ((a, va), (b, vb)):

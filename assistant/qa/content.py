@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from assistant.qa.answer import Answer, dont_know
+from assistant.qa.audio_facts import KEY_CONFIDENCE_FLOOR
 from assistant.qa.library import Snapshot, TrackInfo
 from assistant.qa.questions import CONTENT_LABELS, IMPLIED_BY
 from assistant.qa.text import join_names, percent
@@ -449,12 +450,25 @@ class ContentModel:
             if track.tempo:
                 parts.append(f"about {track.tempo:.0f} BPM")
             if track.key_name:
-                parts.append(f"in {track.key_name}")
-            if track.loudness_db is not None:
+                weak = (
+                    track.key_source != "file"
+                    and track.key_confidence is not None
+                    and track.key_confidence < KEY_CONFIDENCE_FLOOR
+                )
+                parts.append(f"{'perhaps ' if weak else ''}in {track.key_name}")
+            if track.loudness_lufs is not None:
+                parts.append(f"{track.loudness_lufs:.0f} LUFS")
+            elif track.loudness_db is not None:
                 parts.append(f"{track.loudness_db:.0f} dBFS")
             if parts:
                 text += " The analysis finds it " + ", ".join(parts) + "."
-            facts.update(tempo=track.tempo, key=track.key_name, loudness_db=track.loudness_db)
+            facts.update(
+                tempo=track.tempo,
+                key=track.key_name,
+                key_confidence=track.key_confidence,
+                loudness_db=track.loudness_db,
+                loudness_lufs=track.loudness_lufs,
+            )
         file_tags = [t.name for t in track.tags if t.origin in ("file", "user")]
         if file_tags:
             text += f" Its tags say {join_names(file_tags)}."

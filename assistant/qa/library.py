@@ -50,6 +50,7 @@ class TrackInfo:
     mode: str | None = None
     key_confidence: float | None = None
     loudness_db: float | None = None
+    loudness_lufs: float | None = None  # integrated (BS.1770); None if analysed before v3
     silent: bool = False
     tags: list[TagInfo] = field(default_factory=list)
     #: "file" when tempo / key come from the file's own tags (a rendered score says the
@@ -163,6 +164,7 @@ def load_snapshot(catalog: Catalog) -> Snapshot:
                 info.mode = f.mode
                 info.key_confidence = f.key_confidence
                 info.loudness_db = f.loudness_db
+                info.loudness_lufs = f.loudness_lufs
                 info.silent = bool(f.silent)
                 info.tempo_source = "analysis" if f.tempo is not None else None
                 info.key_source = "analysis" if f.key else None

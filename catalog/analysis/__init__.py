@@ -1,25 +1,27 @@
 """Per-track audio analysis: duration, loudness, tempo, key and mode.
 
 Everything works on the 16 kHz mono float32 blocks that ``musicbert.audio_io.stream``
-yields and keeps only running sums, so memory stays bounded whatever the length of
-the file (a three-hour recording costs the same memory as a three-minute one):
+yields and keeps running sums, so memory stays bounded whatever the length of the file
+(the one thing that grows is the loudness gate's 10 floats a second: 0.9 MB for three
+hours):
 
-- loudness: running sum of squares and peak -> RMS dBFS and sample-peak dBFS;
+- loudness: running sum of squares and peak -> RMS dBFS and sample-peak dBFS, and the
+  integrated loudness in LUFS (ITU-R BS.1770-4 gating, ``loudness.py``), which is what
+  "the loudest track" compares;
 - one short-time Fourier transform (n_fft 2048, hop 512 = 31.25 frames/s) feeds both
-  - a chroma vector summed over the whole track -> key by correlation with the
-    Krumhansl-Kessler key profiles over all 24 keys;
+  - a 36-bin chroma (55 Hz-1 kHz, each frame normalised) summed over the track ->
+    tuning fold and key by correlation with published key profiles (``key.py``);
   - a spectral-flux onset envelope whose windowed autocorrelation is summed over the
-    whole track -> tempo at the strongest periodicity, weighted by a log-normal prior
-    centred on 120 bpm (the same idea as librosa's ``tempo``, done incrementally).
+    whole track -> tempo by a comb over metrical multiples, a 120 bpm prior and a
+    refined period, or no tempo when no pulse stands out (``tempo.py``).
 
 The method names stored with the features (``*_METHOD``) say exactly which of these ran.
+``benchmarks/analysis.py`` measures them on real and rendered music and writes
+``catalog/analysis/trust.json`` (accuracy by confidence), which sets the QA's hedges.
 
-Known limits: the tempo is the strongest periodicity of the onset envelope, so real
-music can read at double or half its notated tempo (the prior favours 70-200 bpm; a
-click track at 60 bpm still reads 60); drones without onsets get a meaningless
-tempo. The key is one global key per track (modulations average out) and relative
-major/minor pairs are the usual confusion; ``key_confidence`` is the winning
-correlation (about 0.8-0.95 for clear tonal music, under 0.5 for ambiguous audio).
+Known limits: one global key per track (modulations average out); relative and
+parallel major/minor and fifths are the usual confusions. The tempo is one figure for
+the track, at the metrical level the prior favours (70-200 bpm); tempo changes average.
 """
 
 from __future__ import annotations
@@ -31,7 +33,20 @@ from pathlib import Path
 
 import numpy as np
 
+from catalog.analysis.key import DEFAULT_PROFILE, PITCH_CLASSES, estimate_key
+from catalog.analysis.loudness import LoudnessMeter
+from catalog.analysis.tempo import PULSE_FLOOR, tempo_from_acf
 from musicbert import audio_io
+
+__all__ = [
+    "PITCH_CLASSES",
+    "Analysis",
+    "TrackAnalyser",
+    "analyse_blocks",
+    "analyse_file",
+    "analyse_samples",
+    "estimate_key",
+]
 
 SR = audio_io.TARGET_SR
 N_FFT = 2048
@@ -41,26 +56,30 @@ N_MELS = 64
 
 #: Below this RMS level (dBFS) a track counts as silent: no tempo or key is guessed.
 SILENCE_RMS_DB = -60.0
-#: Tempo search range (bpm) and the prior that resolves octave ambiguity.
-TEMPO_MIN, TEMPO_MAX, TEMPO_PRIOR_BPM, TEMPO_PRIOR_OCTAVES = 40.0, 240.0, 120.0, 1.0
 #: Autocorrelation window over the onset envelope: 512 frames = 16.4 s, hop half that.
 ACF_WINDOW = 512
 #: Fewer seconds than this give no tempo (not enough beats to measure a period).
 MIN_TEMPO_SECONDS = 4.0
+#: Mean spectral flux (dB rise per mel band per frame) below which a track has no onsets
+#: to time, so no tempo: a held tone or chord measures ~0.01, music 0.5-1.5 (and real
+#: drone samples, whose noise flickers, 0.5-1.6: see tempo.PULSE_FLOOR).
+ONSET_FLOOR_DB = 0.1
+#: Mel bands are floored this many dB under each frame's loudest band (librosa's top_db).
+TOP_DB = 80.0
+#: Frames quieter than this (dB below full scale, magnitude) add nothing to the chroma.
+CHROMA_FRAME_FLOOR_DB = -70.0
+#: Top of the key's chroma band (Hz).
+KEY_FMAX = 1000.0
 
 #: Stored in ``AudioFeatures.*_method`` (at most 128 characters).
 TEMPO_METHOD = (
-    "onset-acf-v1: spectral-flux onsets, windowed autocorrelation summed over the track, "
-    "prior 120 bpm"
+    "onset-acf-v2: spectral-flux onset autocorrelation, comb over 1-4x the period, "
+    "prior 120 bpm, refined; none below pulse clarity"
 )
 KEY_METHOD = (
-    "krumhansl-kessler-v1: STFT chroma summed over the track, correlation with 24 key profiles"
+    f"profile-v2 {DEFAULT_PROFILE}+harmonics: 36-bin chroma to 1 kHz, frames normalised, "
+    "tuning fold, 24-key correlation; confidence = margin"
 )
-
-PITCH_CLASSES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
-# Krumhansl & Kessler (1982) probe-tone ratings, tonic first.
-KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 
 
 @dataclass
@@ -75,6 +94,8 @@ class Analysis:
     key: str | None
     mode: str | None
     key_confidence: float | None
+    loudness_lufs: float | None = None
+    tempo_confidence: float | None = None
     tempo_method: str = TEMPO_METHOD
     key_method: str = KEY_METHOD
 
@@ -96,10 +117,18 @@ class _Filters:
 
         self.window = np.hanning(N_FFT + 1)[:-1].astype(np.float32)
         self.mel = librosa.filters.mel(sr=SR, n_fft=N_FFT, n_mels=N_MELS).astype(np.float32)
-        self.chroma = librosa.filters.chroma(sr=SR, n_fft=N_FFT, tuning=0.0).astype(np.float32)
         freqs = np.fft.rfftfreq(N_FFT, 1 / SR)
-        # Chroma from 55 Hz to 4 kHz: below, bins are too coarse; above, mostly overtones/noise.
-        self.chroma_band = ((freqs >= 55) & (freqs <= 4000)).astype(np.float32)
+        # Chroma from 55 Hz to 4 kHz (v1) / 1 kHz (v2, the key): below 55 Hz bins are too
+        # coarse; above 1 kHz most energy is overtones, which pull the key to its dominant.
+        band = ((freqs >= 55) & (freqs <= 4000)).astype(np.float32)
+        band_key = ((freqs >= 55) & (freqs <= KEY_FMAX)).astype(np.float32)
+        c12 = librosa.filters.chroma(sr=SR, n_fft=N_FFT, tuning=0.0)
+        c36 = librosa.filters.chroma(sr=SR, n_fft=N_FFT, n_chroma=36, tuning=0.0)
+        # (1025, 12) and (1025, 36), band-limited, ready for ``spectrum @ matrix``.
+        self.chroma12 = (c12 * band).T.astype(np.float32)
+        self.chroma36 = (c36 * band_key).T.astype(np.float32)
+        # Frame magnitude floor: a full-scale sine's peak bin is about sum(window) / 2.
+        self.frame_floor = float(self.window.sum() / 2 * 10 ** (CHROMA_FRAME_FLOOR_DB / 20))
 
     @classmethod
     def get(cls) -> _Filters:
@@ -109,7 +138,11 @@ class _Filters:
 
 
 class TrackAnalyser:
-    """Feed blocks with ``update``; read the result with ``finish``. Memory is O(1) in length."""
+    """Feed blocks with ``update``; read the result with ``finish``. Memory is O(1) in length.
+
+    After ``finish``, ``chroma36`` (the key's input) and ``chroma_power`` (the v1 key's
+    input: 12-bin power chroma) stay readable for benchmarks.
+    """
 
     def __init__(self) -> None:
         self.filters = _Filters.get()
@@ -118,10 +151,14 @@ class TrackAnalyser:
         self.peak = 0.0
         self.pending = np.zeros(0, np.float32)  # samples not yet covered by a full frame
         self.prev_mel: np.ndarray | None = None
-        self.chroma = np.zeros(12, np.float64)
+        self.chroma36 = np.zeros(36, np.float64)
+        self.chroma_power = np.zeros(12, np.float64)
         self.envelope = np.zeros(0, np.float32)  # onset frames awaiting autocorrelation
         self.acf = np.zeros(ACF_WINDOW, np.float64)
         self.acf_windows = 0
+        self.flux_sum = 0.0
+        self.flux_frames = 0
+        self.meter = LoudnessMeter(SR)
 
     def update(self, block: np.ndarray) -> None:
         block = np.asarray(block, dtype=np.float32)
@@ -130,6 +167,10 @@ class TrackAnalyser:
         self.samples += block.size
         self.sum_squares += float(np.dot(block.astype(np.float64), block))
         self.peak = max(self.peak, float(np.max(np.abs(block))))
+        self.meter.update(block)
+        self._frames(block)
+
+    def _frames(self, block: np.ndarray) -> None:
         buffer = np.concatenate([self.pending, block]) if self.pending.size else block
         n_frames = 0 if buffer.size < N_FFT else 1 + (buffer.size - N_FFT) // HOP
         if n_frames == 0:
@@ -139,14 +180,28 @@ class TrackAnalyser:
         self.pending = buffer[n_frames * HOP :].copy()
         power = np.abs(np.fft.rfft(frames * self.filters.window, axis=1)) ** 2  # (F, 1025)
         power = power.astype(np.float32)
-        self.chroma += ((power * self.filters.chroma_band) @ self.filters.chroma.T).sum(axis=0)
+        self.chroma_power += (power @ self.filters.chroma12).sum(axis=0)
+        self._add_chroma(np.sqrt(power) @ self.filters.chroma36)
         mel_db = 10.0 * np.log10(power @ self.filters.mel.T + 1e-10)  # (F, N_MELS)
+        # Bands more than TOP_DB under the frame's loudest hold still at that floor: window
+        # leakage flickering far below the music is not an onset.
+        mel_db = np.maximum(mel_db, mel_db.max(axis=1, keepdims=True) - TOP_DB)
         previous = self.prev_mel if self.prev_mel is not None else mel_db[:1]
         stacked = np.vstack([previous, mel_db])
         flux = np.maximum(0.0, np.diff(stacked, axis=0)).mean(axis=1).astype(np.float32)
         self.prev_mel = mel_db[-1:]
+        self.flux_sum += float(flux.sum())
+        self.flux_frames += flux.size
         self.envelope = np.concatenate([self.envelope, flux])
         self._drain_envelope(final=False)
+
+    def _add_chroma(self, chroma: np.ndarray) -> None:
+        """Each audible frame counts once: normalised to its maximum."""
+        peak = chroma.max(axis=1, keepdims=True)
+        audible = peak[:, 0] > self.filters.frame_floor
+        if audible.any():
+            normed = chroma[audible] / peak[audible]
+            self.chroma36 += normed.sum(axis=0)
 
     def _drain_envelope(self, final: bool) -> None:
         step = ACF_WINDOW // 2
@@ -179,14 +234,18 @@ class TrackAnalyser:
         if self.pending.size and self.prev_mel is None:
             # Shorter than one frame (128 ms): analyse the zero-padded remainder.
             pending, self.pending = self.pending, np.zeros(0, np.float32)
-            self.samples -= pending.size
-            self.update(np.pad(pending, (0, N_FFT - pending.size)))
-            self.samples -= N_FFT - pending.size
+            self._frames(np.pad(pending, (0, N_FFT - pending.size)))
         self._drain_envelope(final=True)
-        tempo = None if silent or duration < MIN_TEMPO_SECONDS else self._tempo()
+        tempo = clarity = None
+        onsets = self.flux_sum / max(self.flux_frames, 1) >= ONSET_FLOOR_DB
+        if not silent and onsets and duration >= MIN_TEMPO_SECONDS and self.acf_windows:
+            tempo, clarity = tempo_from_acf(self.acf / self.acf_windows, FRAME_RATE)
+            if clarity < PULSE_FLOOR:
+                tempo = None
         key = mode = confidence = None
         if not silent:
-            key, mode, confidence = estimate_key(self.chroma)
+            key, mode, confidence = estimate_key(self.chroma36)
+        lufs = self.meter.integrated()
         return Analysis(
             duration=round(duration, 4),
             loudness_db=round(rms_db, 2),
@@ -196,50 +255,9 @@ class TrackAnalyser:
             key=key,
             mode=mode,
             key_confidence=None if confidence is None else round(confidence, 4),
+            loudness_lufs=None if lufs is None else round(lufs, 2),
+            tempo_confidence=None if clarity is None else round(clarity, 4),
         )
-
-    def _tempo(self) -> float | None:
-        if self.acf_windows == 0:
-            return None
-        return tempo_from_acf(self.acf / self.acf_windows)
-
-
-def tempo_from_acf(acf: np.ndarray) -> float | None:
-    """The bpm of the strongest prior-weighted autocorrelation peak (parabolic refinement)."""
-    lags = np.arange(acf.size, dtype=np.float64)
-    with np.errstate(divide="ignore"):
-        bpm = np.where(lags > 0, 60.0 * FRAME_RATE / np.maximum(lags, 1e-9), np.inf)
-    valid = (bpm >= TEMPO_MIN) & (bpm <= TEMPO_MAX)
-    if not valid.any():
-        return None
-    prior = np.exp(
-        -0.5 * (np.log2(np.where(valid, bpm, 1.0) / TEMPO_PRIOR_BPM) / TEMPO_PRIOR_OCTAVES) ** 2
-    )
-    score = np.where(valid, np.maximum(acf, 0.0) * prior, -np.inf)
-    best = int(np.argmax(score))
-    if not np.isfinite(score[best]) or score[best] <= 0:
-        return None
-    lag = float(best)
-    if 0 < best < acf.size - 1:
-        a, b, c = acf[best - 1], acf[best], acf[best + 1]
-        denom = a - 2 * b + c
-        if denom < 0:
-            lag += 0.5 * (a - c) / denom
-    return float(60.0 * FRAME_RATE / lag)
-
-
-def estimate_key(chroma: np.ndarray) -> tuple[str | None, str | None, float | None]:
-    """Best of 24 keys by Pearson correlation of the chroma with rotated K-K profiles."""
-    chroma = np.asarray(chroma, dtype=np.float64)
-    if chroma.sum() <= 0 or np.allclose(chroma, chroma.mean()):
-        return None, None, None
-    best: tuple[float, int, str] = (-2.0, 0, "major")
-    for mode, profile in (("major", KK_MAJOR), ("minor", KK_MINOR)):
-        for tonic in range(12):
-            r = float(np.corrcoef(chroma, np.roll(profile, tonic))[0, 1])
-            if r > best[0]:
-                best = (r, tonic, mode)
-    return PITCH_CLASSES[best[1]], best[2], best[0]
 
 
 def analyse_blocks(blocks: Iterable[np.ndarray]) -> Analysis:
