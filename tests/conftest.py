@@ -13,8 +13,9 @@ import pytest
 
 from musicbert.paths import shared_dir as _shared_dir
 
-#: Shared fixtures in their own modules (``pg_server``, ``pg_url``: a real PostgreSQL).
-pytest_plugins = ("tests.pg_server",)
+#: Shared fixtures in their own modules (``pg_server``, ``pg_url``: a real PostgreSQL;
+#: ``one_thread``: one torch thread for tests of tiny tensors).
+pytest_plugins = ("tests.pg_server", "tests.torch_threads")
 
 
 @pytest.fixture(autouse=True)

@@ -22,13 +22,7 @@ from musicbert.text_tower import EmptyTextError, TextTruncatedWarning
 SR = 16_000
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """On the shared 2-core machine one torch thread avoids spin-wait contention."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tone(
@@ -57,18 +51,24 @@ def embedder(home):
         return Embedder.load(device="cpu")
 
 
-@pytest.fixture(scope="module")
-def small_checkpoint(home, tmp_path_factory):
-    """A saved shared Transformer with a 3-patch window, to exercise windowing cheaply."""
-    path = tmp_path_factory.mktemp("ckpt")
-    config = MusicBertConfig(
+def three_patch_config(**overrides) -> MusicBertConfig:
+    """A one-layer shared Transformer with a 3-patch window: windowing, exercised cheaply."""
+    return MusicBertConfig(
         hidden_size=32,
         num_hidden_layers=1,
         num_attention_heads=2,
         intermediate_size=64,
         projection_dim=24,
         max_audio_patches=3,
+        **overrides,
     )
+
+
+@pytest.fixture(scope="module")
+def small_checkpoint(home, tmp_path_factory):
+    """A saved shared Transformer with a 3-patch window, to exercise windowing cheaply."""
+    path = tmp_path_factory.mktemp("ckpt")
+    config = three_patch_config()
     torch.manual_seed(1)
     MusicBertModel(config).save_pretrained(path)
     return path
@@ -332,15 +332,7 @@ def test_importing_the_package_stays_light():
 def test_a_concept_model_reads_each_windows_tags(home, tmp_path):
     from musicbert.concepts import concept_names, concept_states
 
-    config = MusicBertConfig(
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=64,
-        projection_dim=24,
-        max_audio_patches=3,
-        concept_tokens=4,
-    )
+    config = three_patch_config(concept_tokens=4)
     torch.manual_seed(2)
     model = MusicBertModel(config)
     model.set_concept_states(torch.randn(100, 384))

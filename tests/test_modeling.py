@@ -11,14 +11,7 @@ from musicbert import losses
 from musicbert.configuration_musicbert import MINILM_SHA256, MusicBertConfig
 from musicbert.modeling_musicbert import CHECKSUM_FILE, MusicBertForPreTraining, MusicBertModel
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors on a shared 2-core machine: one thread avoids spin-wait contention."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def small_config(**kw) -> MusicBertConfig:
