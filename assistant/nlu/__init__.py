@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from assistant.nlu import similarity
 from assistant.nlu.description import QUESTION_INTENTS, SEARCH_INTENT, reroute
 from assistant.nlu.entities import EntityExtractor, Vocabulary, catalog_vocabulary
 from assistant.nlu.intent_classifier import IntentModel, TextEncoder, load_or_train, mask
@@ -114,6 +115,10 @@ class NLU:
             if request is not None:
                 intent, confidence = request
                 entities = described
+        similar = similarity.reroute(intent, text, entities)
+        if similar is not None:  # "play something similar to Nebula"
+            intent = similar
+            entities = self.extractor.select(text, cands, similar)
         return Parse(text, intent, confidence, entities, ranking)
 
 
