@@ -311,6 +311,10 @@ def find_music(
     if filters is None:
         filters, problems = build_filters(ctx, parse)
         if problems:
+            artist = parse.first("artist")
+            if artist and "artist" not in filters:
+                sugg = _named(ctx, "artist", artist)[2]
+                return nothing_by(ctx, parse, state, action, artist, sugg)
             return _reply(" ".join(problems), parse, action)
     query = query if query is not None else build_query(parse)
     exclude = list(state.rejected)
@@ -470,10 +474,7 @@ def play_music(ctx: ActionContext, parse: Parse, state: DialogueState) -> Reply:
     if artist and not build_query(parse) and not parse.first("decade"):
         ids, matched, sugg = _named(ctx, "artist", artist)
         if not ids:
-            text = f"There is nothing by {artist} in your library."
-            if sugg:
-                text = text[:-1] + "; did you mean " + " or ".join(sugg) + "?"
-            return _reply(text, parse, action)
+            return nothing_by(ctx, parse, state, action, artist, sugg)
         return queue_tracks(ctx, parse, state, ids, action)
     if build_query(parse) or parse.first("decade") or artist:
         found = find_music(ctx, parse, state, action)
@@ -516,14 +517,10 @@ def search_music(ctx: ActionContext, parse: Parse, state: DialogueState) -> Repl
             name = parse.first(kind)
             if name:
                 ids, matched, sugg = _named(ctx, fld, name)
+                if not ids and kind == "artist":
+                    return nothing_by(ctx, parse, state, action, name, sugg)
                 if not ids:
-                    return _reply(
-                        f"There is nothing by or called {name} in your library."
-                        if kind == "artist"
-                        else _not_found("the album", name, sugg),
-                        parse,
-                        action,
-                    )
+                    return _reply(_not_found("the album", name, sugg), parse, action)
                 refs = track_refs(ctx, ids[:MAX_RESULTS])
                 state.last_results = [r.id for r in refs]
                 state.current_track_id = refs[0].id
@@ -1079,6 +1076,47 @@ def reject(ctx: ActionContext, parse: Parse, state: DialogueState) -> Reply:
 
 
 #: intent -> action; the Rasa bridge serves the same table under the domain's action names.
+
+
+# --------------------------------------------------------------------------- issue 17
+# Listener features (misroutes, playlists out and in, song paths, history, the map): thin
+# actions over assistant/ and catalog/ modules; the logic lives in those modules.
+
+
+def nothing_by(
+    ctx: ActionContext,
+    parse: Parse,
+    state: DialogueState,
+    action: str,
+    artist: str,
+    suggestions: list[str] | None = None,
+) -> Reply:
+    """An artist the library lacks: say so, then offer the closest tracks it has.
+
+    The closest are found in the shared space from the rest of the request ("calm songs
+    by X" -> "calm") or else from the name itself, and are offered, not played: "play
+    the first one" picks one.
+    """
+    text = f"There is nothing by {artist} in your library."
+    if suggestions:
+        text = text[:-1] + "; did you mean " + " or ".join(f"“{s}”" for s in suggestions) + "?"
+    query = build_query(parse) or artist
+    hits = None
+    if ctx.search is not None:
+        try:
+            hits = ctx.search.search(
+                query, k=3, filters=_search_filters({}, list(state.rejected)), diversity=0.3
+            )
+        except MusicBertError:
+            hits = None
+    if not hits:
+        return _reply(text, parse, action, missing_artist=artist)
+    refs = hit_refs(ctx, hits)
+    state.last_results = [r.id for r in refs]
+    text += f" The closest I have to “{query}”:\n{numbered(refs)}"
+    return _reply(text, parse, action, refs, missing_artist=artist, query=query)
+
+
 ACTIONS: dict[str, Action] = {
     "greet": greet,
     "goodbye": goodbye,
