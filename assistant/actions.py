@@ -19,7 +19,7 @@ from sqlalchemy import delete, func, select
 from assistant.qa.questions import QA_INTENTS
 from assistant.state import DialogueState, Pending
 from assistant.turn import Parse, Reply, TrackRef
-from catalog.models import AudioFeatures, PlayHistory, Playlist, PlaylistItem, Tag, Track
+from catalog.models import AudioFeatures, PlayHistory, Playlist, Tag, Track
 from musicbert.errors import MusicBertError, NotFoundError
 
 DEFAULT_RESULTS = 5
@@ -826,12 +826,9 @@ def _catalog_facts(ctx: ActionContext, parse: Parse, state: DialogueState, actio
 
 
 def _playlist(session, name: str) -> Playlist | None:
-    rows = session.scalars(select(Playlist)).all()
-    wanted = name.strip().casefold()
-    for pl in rows:
-        if pl.name.casefold() == wanted:
-            return pl
-    return None
+    from catalog.playlists import find_playlist
+
+    return find_playlist(session, name)
 
 
 def _targets(
@@ -878,24 +875,9 @@ def playlist_add(ctx: ActionContext, parse: Parse, state: DialogueState) -> Repl
 
 
 def _add_to_playlist(ctx, parse, state, name: str, ids: list[int], action: str) -> Reply:
-    created = False
-    with ctx.catalog.session() as s:
-        pl = _playlist(s, name)
-        if pl is None:
-            pl = Playlist(name=name.strip())
-            s.add(pl)
-            s.flush()
-            created = True
-        have = {i.track_id for i in pl.items}
-        start = s.scalar(
-            select(func.coalesce(func.max(PlaylistItem.position), 0)).where(
-                PlaylistItem.playlist_id == pl.id
-            )
-        )
-        added = [i for i in dict.fromkeys(ids) if i not in have]
-        for n, tid in enumerate(added, 1):
-            s.add(PlaylistItem(playlist_id=pl.id, track_id=tid, position=start + n))
-        pl_name, total = pl.name, len(have) + len(added)
+    from catalog.playlists import add_tracks
+
+    pl_name, added, total, created = add_tracks(ctx.catalog, name, ids)
     state.playlist = pl_name
     refs = track_refs(ctx, added or ids)
     if not added:
@@ -1117,6 +1099,28 @@ def nothing_by(
     return _reply(text, parse, action, refs, missing_artist=artist, query=query)
 
 
+def playlist_export(ctx: ActionContext, parse: Parse, state: DialogueState) -> Reply:
+    """ "export road trip": write the playlist as M3U8 (XSPF when asked) in the library's
+    playlists folder ($MUSICBERT_HOME/playlists), with absolute paths."""
+    from catalog.playlists import export_playlist
+    from musicbert.paths import home_dir
+
+    action = "action_playlist_export"
+    name = parse.first("playlist") or state.playlist
+    if not name:
+        return _reply("Which playlist should I export? Say e.g. “export road trip”.", parse, action)
+    fmt = "xspf" if re.search(r"\bxspf\b", parse.text, re.I) else "m3u8"
+    path, n = export_playlist(ctx.catalog, name, home_dir() / "playlists", fmt, relative=False)
+    state.playlist = name
+    return _reply(
+        f"Wrote “{name}” ({n} track{'s' if n != 1 else ''}) to {path}.",
+        parse,
+        action,
+        file=str(path),
+        format=fmt,
+    )
+
+
 ACTIONS: dict[str, Action] = {
     "greet": greet,
     "goodbye": goodbye,
@@ -1136,6 +1140,7 @@ ACTIONS: dict[str, Action] = {
     "deny": deny,
     "select_item": select_item,
     "reject": reject,
+    "playlist_export": playlist_export,
     **{intent: answer_question for intent in QA_INTENTS},
 }
 

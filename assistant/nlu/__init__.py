@@ -14,7 +14,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from assistant.nlu import similarity
+from assistant.nlu import file_requests, similarity
 from assistant.nlu.description import QUESTION_INTENTS, SEARCH_INTENT, reroute
 from assistant.nlu.entities import EntityExtractor, Vocabulary, catalog_vocabulary
 from assistant.nlu.intent_classifier import IntentModel, TextEncoder, load_or_train, mask
@@ -115,6 +115,11 @@ class NLU:
             if request is not None:
                 intent, confidence = request
                 entities = described
+        exported = file_requests.reroute(intent, text, cands)
+        if exported is not None:  # "export road trip", "save road trip as xspf"
+            intent = exported
+            entities = [e for e in self.extractor.select(text, cands, exported)
+                        if e.value.lower() not in file_requests.FILE_WORDS]  # fmt: skip
         similar = similarity.reroute(intent, text, entities)
         if similar is not None:  # "play something similar to Nebula"
             intent = similar

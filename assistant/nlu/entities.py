@@ -42,7 +42,9 @@ INTENT_GATES = {
     },
 }
 #: A playlist named without the word "playlist" only counts for these intents.
-PLAYLIST_INTENTS = {"playlist_add", "playlist_create", "playlist_delete", "play_music"}
+PLAYLIST_INTENTS = {
+    "playlist_add", "playlist_create", "playlist_delete", "playlist_export", "play_music"
+}  # fmt: skip
 NAME_TYPES = ("track", "artist", "album")
 TAG_TYPES = ("genre", "mood", "instrument")
 
