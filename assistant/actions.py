@@ -1121,6 +1121,45 @@ def playlist_export(ctx: ActionContext, parse: Parse, state: DialogueState) -> R
     )
 
 
+def song_path(ctx: ActionContext, parse: Parse, state: DialogueState) -> Reply:
+    """ "take me from Nebula to Battle Music in 8 songs": a path through the shared space
+    (``catalog.song_path``), offered as the last results ("play these" plays it)."""
+    from catalog.song_path import song_path as find_path
+
+    action = "action_song_path"
+    names = parse.values("track")
+    if len(names) < 2:
+        return _reply(
+            "From which track to which? Say “from Nebula to Battle Music”.", parse, action
+        )
+    if ctx.search is None:
+        return _reply(
+            "A song path needs MusicBERT vectors: run `musicbert reindex`.", parse, action
+        )
+    ends = []
+    for name in names[:2]:
+        ids, sugg = resolve_tracks(ctx, name)
+        if not ids:
+            return _reply(_not_found("a track called", name, sugg), parse, action)
+        ends.append(ids[0])
+    n = _number(parse) or 8
+    filters, problems = build_filters(ctx, parse)
+    if problems:
+        return _reply(" ".join(problems), parse, action)
+    path = find_path(
+        ctx.search, ends[0], ends[1], n, _search_filters(filters, list(state.rejected))
+    )
+    why = {s.track_id: f"{s.progress:.0%} of the way" for s in path.steps}
+    refs = track_refs(ctx, path.track_ids, why=why)
+    state.last_results = [r.id for r in refs]
+    state.current_track_id = refs[0].id
+    text = (
+        f"From {label(refs[0])} to {label(refs[-1])} in {len(refs)} songs; "
+        f"{path.explanation()}:\n{numbered(refs)}"
+    )
+    return _reply(text, parse, action, refs, path=path.to_dict())
+
+
 ACTIONS: dict[str, Action] = {
     "greet": greet,
     "goodbye": goodbye,
@@ -1141,6 +1180,7 @@ ACTIONS: dict[str, Action] = {
     "select_item": select_item,
     "reject": reject,
     "playlist_export": playlist_export,
+    "song_path": song_path,
     **{intent: answer_question for intent in QA_INTENTS},
 }
 
