@@ -1160,6 +1160,49 @@ def song_path(ctx: ActionContext, parse: Parse, state: DialogueState) -> Reply:
     return _reply(text, parse, action, refs, path=path.to_dict())
 
 
+def play_history(ctx: ActionContext, parse: Parse, state: DialogueState) -> Reply:
+    """ "my most played this month", "something I haven't played in a while", "play what
+    I liked yesterday": the play history (``catalog.history``); played when asked to play."""
+    from assistant.nlu.history_requests import request_kind
+    from catalog import history
+
+    action = "action_play_history"
+    kind = request_kind(parse.text) or "most_played"
+    k = _count(parse, 10 if kind == "most_played" else DEFAULT_RESULTS)
+    span = history.window(parse.text)
+    since, until = span if span else (None, None)
+    when = _history_when(parse.text) if span else ""
+    if kind == "most_played":
+        rows = history.most_played(ctx.catalog, since, until, k)
+        head, empty = f"Your most played{when}", f"Nothing was played{when or ' yet'}."
+    elif kind == "played_in":
+        rows = history.played_in(ctx.catalog, since, until, k)
+        head, empty = f"What you played{when}", f"Nothing was played{when or ' yet'}."
+    else:
+        rows = history.not_played_lately(ctx.catalog, 30, k, include_never=True)
+        head = "Not played in the last 30 days"
+        empty = "Everything in the library was played in the last 30 days."
+    if not rows:
+        return _reply(empty, parse, action)
+    plays = {r.track_id: f"played {r.plays}×" if r.plays else "never played" for r in rows}
+    refs = track_refs(ctx, [r.track_id for r in rows], why=plays)
+    state.last_results = [r.id for r in refs]
+    if re.match(r"\s*(?:please\s+)?(?:play|put on|queue|start)\b", parse.text, re.I):
+        return queue_tracks(ctx, parse, state, [r.id for r in refs], action, intro=f"{head}:")
+    state.current_track_id = refs[0].id
+    return _reply(f"{head}:\n{numbered(refs)}", parse, action, refs, history=kind)
+
+
+def _history_when(text: str) -> str:
+    m = re.search(
+        r"\b(today|tonight|yesterday|(?:this|last) (?:week|month|year)"
+        r"|(?:last|past) \w+ (?:days?|weeks?|months?))\b",
+        text,
+        re.I,
+    )
+    return f" {m.group(1).lower()}" if m else ""
+
+
 ACTIONS: dict[str, Action] = {
     "greet": greet,
     "goodbye": goodbye,
@@ -1181,6 +1224,7 @@ ACTIONS: dict[str, Action] = {
     "reject": reject,
     "playlist_export": playlist_export,
     "song_path": song_path,
+    "play_history": play_history,
     **{intent: answer_question for intent in QA_INTENTS},
 }
 

@@ -14,7 +14,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from assistant.nlu import file_requests, journeys, similarity
+from assistant.nlu import file_requests, history_requests, journeys, similarity
 from assistant.nlu.description import QUESTION_INTENTS, SEARCH_INTENT, reroute
 from assistant.nlu.entities import EntityExtractor, Vocabulary, catalog_vocabulary
 from assistant.nlu.intent_classifier import IntentModel, TextEncoder, load_or_train, mask
@@ -120,6 +120,9 @@ class NLU:
             intent = exported
             entities = [e for e in self.extractor.select(text, cands, exported)
                         if e.value.lower() not in file_requests.FILE_WORDS]  # fmt: skip
+        if history_requests.request_kind(text) is not None:  # "my most played this month"
+            intent = history_requests.HISTORY_INTENT
+            entities = self.extractor.select(text, cands, "play_music")
         ends = journeys.path_ends(text, self.extractor.select(text, cands, "play_music"))
         if ends is not None:  # "take me from Nebula to Battle Music in 8 songs"
             intent = journeys.PATH_INTENT
