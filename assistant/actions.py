@@ -481,6 +481,8 @@ def play_music(ctx: ActionContext, parse: Parse, state: DialogueState) -> Reply:
         if not found.tracks:
             return found
         return queue_tracks(ctx, parse, state, [r.id for r in found.tracks], action)
+    if _PLURAL.search(parse.text) and state.last_results:  # "play these" (a path, a list)
+        return queue_tracks(ctx, parse, state, list(state.last_results), action)
     target = state.current_track_id or (state.last_results[0] if state.last_results else None)
     if target is None:
         return _reply(

@@ -73,5 +73,7 @@ def test_a_path_in_the_chat(bot):
     assert [t.title for t in reply.tracks][::3] == ["Nebula", "Battle Music"]
     assert len(reply.tracks) == 4 and "each step moves from" in reply.text
     assert bot.state.last_results == [t.id for t in reply.tracks]
+    played = bot.handle("play these")
+    assert [t.id for t in played.tracks] == [t.id for t in reply.tracks]
     # "from" and "to" that do not lead into two names are no path
     assert bot.nlu.parse("add Nebula to road trip").intent != "song_path"

@@ -407,7 +407,9 @@ class EntityExtractor:
                 owners = {v for v, words in albums if content <= words}
                 if len(owners) == 1:
                     value, start = owners.pop(), part[0][1]
-                    out.append(Candidate("album", value, start, cue_end, 0.95, PATTERN, "pattern"))
+                    # "the X album": the name is X; "the X soundtrack": the cue names it too
+                    end = part[-1][2] if word in ("album", "record", "lp") else cue_end
+                    out.append(Candidate("album", value, start, end, 0.95, PATTERN, "pattern"))
                     break
         return out
 
@@ -550,7 +552,7 @@ def _name_runs(names: dict[str, set[str]], tag_words: set[str]) -> dict[tuple, s
 
 #: What may stand between two words of one description ("calm, slow and quiet").
 _MUSIC_NOUNS = set(
-    "music songs tracks tunes pieces stuff themes beats sounds vibes jams numbers".split()
+    "music songs tracks tunes pieces stuff theme themes beats sounds vibes jams numbers".split()
 )
 _DESCRIPTION_GAP = re.compile(r"[\s,/&+-]*(?:(?:and|or|with)\s+)?", re.I)
 
