@@ -173,6 +173,15 @@ def test_export_in_the_chat(tmp_path, monkeypatch):
             assert path.suffix == suffix and path.is_file() and str(path) in reply.text
         name, entries = playlist_entries(catalog, "road trip")
         assert [e.title for e in entries] == ["Nebula"]
+        shown = bot.handle("find something calm").tracks
+        reply = bot.handle("save these as late night")
+        assert (
+            reply.parse.intent == "playlist_add" and reply.parse.first("playlist") == "late night"
+        )
+        assert [e.track_id for e in playlist_entries(catalog, "late night")[1]] == [
+            t.id for t in shown
+        ]
+        assert bot.handle("export late night").data["file"].endswith("late-night.m3u8")
         assert bot.handle("export the jazz nights playlist").text.startswith("Sorry")
     finally:
         catalog.close()

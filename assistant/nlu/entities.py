@@ -91,6 +91,13 @@ _CALLED = re.compile(
     r"(?=\s+(?:from|with|of|for|please|and|using|instead)\b|\s*[.!?,;]|\s*$)",
     re.I,
 )
+#: "save these as road trip": the list just shown, kept as a playlist of that name.
+SAVE_AS = re.compile(
+    r"\b(?:save|store|keep)\s+(?:this|these|them|it|that|those|the\s+(?:list|results|path|"
+    r"songs|tracks))\s+(?:as|under)\s+(?:(?:a|the|my)\s+)?(?:playlist\s+)?(?:called\s+|named\s+)?"
+    r"[\"“']?([\w'’-]+(?:\s+[\w'’-]+){0,3}?)[\"”']?(?=\s*[.!?,;]|\s*$|\s+(?:please|playlist)\b)",
+    re.I,
+)
 _BEFORE = re.compile(r"((?:[\w'’-]+\s+)?[\w'’-]+)\s+(?:playlist|list)\b", re.I)
 _AFTER = re.compile(r"\bplaylist\s+((?:[\w'’-]+\s*){1,4})", re.I)
 #: Longer texts are only searched in their first MAX_TEXT_CHARS characters.
@@ -364,7 +371,7 @@ class EntityExtractor:
 
     def _playlist_patterns(self, text: str) -> list[Candidate]:
         found: list[tuple[int, int]] = []
-        called = list(_CALLED.finditer(text))
+        called = list(_CALLED.finditer(text)) + list(SAVE_AS.finditer(text))
         for m in called:
             found.append(_trim(text, m.start(1), m.end(1)))
         if not called:

@@ -1,4 +1,5 @@
-"""Requests to write something to a file: "export road trip", "save road trip as xspf".
+"""Requests to write something to a file: "export road trip", "save road trip as xspf";
+and to keep what was shown as a playlist: "save these as road trip".
 
 The intent classifier knows playlists only inside the library (create, add, delete), so
 "export road trip" reads as adding to it. An utterance whose verb asks for a file
@@ -11,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from assistant.nlu.entities import Candidate
+from assistant.nlu.entities import SAVE_AS, Candidate
 
 EXPORT_INTENT = "playlist_export"
 _EXPORT = re.compile(
@@ -32,7 +33,13 @@ def asks_for_export(text: str, cands: Sequence[Candidate]) -> bool:
 
 
 def reroute(intent: str, text: str, cands: Sequence[Candidate]) -> str | None:
-    if intent.startswith("playlist_") or intent in ("play_music", "out_of_scope"):
-        if asks_for_export(text, cands):
+    """``playlist_export`` for "export road trip"; ``playlist_add`` for "save these as road
+    trip" (the list just shown becomes, or joins, that playlist)."""
+    if asks_for_export(text, cands):
+        if intent.startswith("playlist_") or intent in ("play_music", "out_of_scope"):
             return EXPORT_INTENT
+    elif SAVE_AS.search(text) and any(
+        c.entity == "playlist" and text[c.start : c.end].lower() not in FILE_WORDS for c in cands
+    ):
+        return "playlist_add"
     return None
