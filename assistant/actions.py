@@ -499,8 +499,13 @@ def recommend(ctx: ActionContext, parse: Parse, state: DialogueState) -> Reply:
         # "surprise me": close to what is playing, else a broad description
         if state.current_track_id and ctx.search is not None:
             return more_like_this(ctx, parse, state)
+        from_history = recommend_from_history(ctx, parse, state)
+        if from_history is not None:
+            return from_history
         query = "music"
-    return find_music(ctx, parse, state, "action_recommend", query=query)
+    return _without_skipped(
+        ctx, state, lambda: find_music(ctx, parse, state, "action_recommend", query=query)
+    )
 
 
 def search_music(ctx: ActionContext, parse: Parse, state: DialogueState) -> Reply:
@@ -1203,6 +1208,49 @@ def _history_when(text: str) -> str:
         re.I,
     )
     return f" {m.group(1).lower()}" if m else ""
+
+
+def recommend_from_history(ctx: ActionContext, parse: Parse, state: DialogueState) -> Reply | None:
+    """ "recommend something" with nothing playing: tracks near the ones played to the end
+    (a mix of them), never the ones usually skipped; None without such a history."""
+    from catalog.history import taste
+
+    if ctx.search is None:
+        return None
+    liked = taste(ctx.catalog)
+    if not liked.liked:
+        return None
+    seeds = liked.liked[:5]
+    avoid = set(state.rejected) | set(liked.skipped) | set(seeds)
+    try:
+        hits = ctx.search.mix(seeds, k=_count(parse), filters=_search_filters({}, list(avoid)))
+    except MusicBertError:
+        return None
+    if not hits:
+        return None
+    refs = hit_refs(ctx, hits)
+    state.last_results = [r.id for r in refs]
+    state.current_track_id = refs[0].id
+    because = ", ".join(label(r) for r in track_refs(ctx, seeds[:3]))
+    text = f"Like what you play to the end ({because}):\n{numbered(refs)}"
+    if liked.skipped:
+        text += f"\n(Leaving out {len(liked.skipped)} track(s) you usually skip.)"
+    return _reply(text, parse, "action_recommend", refs, seeds=seeds, avoided=liked.skipped)
+
+
+def _without_skipped(ctx: ActionContext, state: DialogueState, run: Callable[[], Reply]) -> Reply:
+    """Run a search that leaves out the tracks the play history says are usually skipped."""
+    from catalog.history import taste
+
+    skipped = taste(ctx.catalog).skipped
+    if not skipped:
+        return run()
+    saved = state.rejected
+    state.rejected = list(dict.fromkeys([*saved, *skipped]))
+    try:
+        return run()
+    finally:
+        state.rejected = saved
 
 
 ACTIONS: dict[str, Action] = {

@@ -9,6 +9,10 @@
   follow when asked for.
 
 Windows are parsed from words by ``window("this month")`` -> (since, until) in UTC.
+
+The player reports how each track ended (``record_outcome``: "completed" when it ran to
+its end, "skipped" on next()); ``taste`` turns that into the tracks liked (completed more
+often than skipped) and the ones skipped, which recommendations lean towards and avoid.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from catalog.models import PlayHistory, Track
 
@@ -125,3 +129,68 @@ def not_played_lately(
             )  # fmt: skip
             out += [PlayedTrack(t, 0, None) for t in never]
     return out
+
+
+# --------------------------------------------------------------------------- outcomes
+
+
+def record_outcome(
+    catalog, track_id: int, outcome: str, seconds: float | None = None, source: str = "player"
+) -> None:
+    """Note how a play ended ("completed" / "skipped"): on the track's latest play if that
+    one has no outcome yet and started within the time heard (plus a minute), else as a
+    new play that started ``seconds`` ago (a queue plays on after its first track)."""
+    if outcome not in OUTCOMES:
+        raise ValueError(f"outcome must be one of {OUTCOMES}, not {outcome!r}")
+    now = _now()
+    heard = timedelta(seconds=float(seconds or 0.0))
+    with catalog.session() as s:
+        latest = s.scalars(
+            select(PlayHistory)
+            .where(PlayHistory.track_id == track_id)
+            .order_by(PlayHistory.played_at.desc())
+            .limit(1)
+        ).first()
+        if (
+            latest is not None
+            and latest.outcome is None
+            and latest.played_at >= now - heard - timedelta(seconds=60)
+        ):
+            latest.outcome, latest.seconds = outcome, seconds
+        else:
+            s.add(
+                PlayHistory(
+                    track_id=track_id,
+                    played_at=now - heard,
+                    source=source,
+                    outcome=outcome,
+                    seconds=seconds,
+                )
+            )
+
+
+OUTCOMES = ("completed", "skipped")
+
+
+@dataclass
+class Taste:
+    """What the play history says about liking: tracks played to the end more often than
+    skipped (``liked``, most completions first) and skipped more often than completed."""
+
+    liked: list[int]
+    skipped: list[int]
+
+
+def taste(catalog, limit: int = 20) -> Taste:
+    done = func.sum(case((PlayHistory.outcome == "completed", 1), else_=0))
+    skip = func.sum(case((PlayHistory.outcome == "skipped", 1), else_=0))
+    q = (
+        select(PlayHistory.track_id, done, skip)
+        .where(PlayHistory.outcome.is_not(None))
+        .group_by(PlayHistory.track_id)
+    )
+    with catalog.session() as s:
+        rows = [(t, int(d or 0), int(k or 0)) for t, d, k in s.execute(q)]
+    liked = [t for t, d, k in sorted(rows, key=lambda r: (-r[1], r[2], r[0])) if d > k][:limit]
+    skipped = [t for t, d, k in sorted(rows, key=lambda r: (-r[2], r[0])) if k > d]
+    return Taste(liked, skipped)

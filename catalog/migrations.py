@@ -126,8 +126,14 @@ def _add_name_keys(conn: Connection) -> None:
         index.create(conn)
 
 
+def _add_play_outcomes(conn: Connection) -> None:
+    """Version 3: how each play ended (completed / skipped) and the seconds heard."""
+    conn.execute(text("ALTER TABLE play_history ADD COLUMN outcome VARCHAR(16)"))
+    conn.execute(text("ALTER TABLE play_history ADD COLUMN seconds FLOAT"))
+
+
 #: version -> function upgrading a database from version-1 to version.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _add_name_keys}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _add_name_keys, 3: _add_play_outcomes}
 
 #: The tables of a catalog; finding some of them without a version means "not ours".
 _OUR_TABLES = frozenset(Base.metadata.tables)

@@ -34,7 +34,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship,
 from catalog.names import name_key
 
 #: Bump together with a migration in ``catalog.migrations``.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 TAG_KINDS = ("genre", "mood", "instrument", "other")
 TAG_ORIGINS = ("file", "user", "model")
@@ -243,5 +243,9 @@ class PlayHistory(Base):
     track_id: Mapped[int] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"), index=True)
     played_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
     source: Mapped[str | None] = mapped_column(String(64))  # "chat", "voice", "cli"
+    #: How the play ended, as the player saw it: "completed", "skipped", or None (unknown).
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    #: Seconds heard before it ended (None: unknown).
+    seconds: Mapped[float | None] = mapped_column(Float)
 
     track: Mapped[Track] = relationship()

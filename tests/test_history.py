@@ -87,3 +87,28 @@ def test_the_history_command_with_json(bot, capsys):
     assert main(["history", "not-lately", "--days", "30", "--json"]) == 0
     assert [t["title"] for t in json.loads(capsys.readouterr().out)["tracks"]] == ["Battle Music"]
     assert main(["history", "played", "--when", "someday"]) == 2
+
+
+def test_outcomes_are_recorded_and_recommendations_follow_them(bot):
+    cat, ids = bot.catalog, bot.ids
+    # the latest play (14 minutes ago) heard for 15 minutes: that play gets the outcome
+    history.record_outcome(cat, ids["Nebula"], "completed", 900.0)
+    with cat.session() as s:
+        latest = s.query(PlayHistory).filter_by(track_id=ids["Nebula"]).count()
+    assert latest == 3  # no new row: the play from moments ago got its outcome
+    history.record_outcome(cat, ids["Nebula"], "completed", 300.0)  # a later play: a new row
+    for _ in range(2):
+        history.record_outcome(cat, ids["Sad"], "skipped", 3.0)
+    with pytest.raises(ValueError):
+        history.record_outcome(cat, ids["Sad"], "loved", 1.0)
+    t = history.taste(cat)
+    assert t.liked == [ids["Nebula"]] and t.skipped == [ids["Sad"]]
+    reply = bot.handle("recommend something")
+    assert reply.data["seeds"] == [ids["Nebula"]]
+    got = [r.id for r in reply.tracks]
+    assert got and ids["Sad"] not in got and ids["Nebula"] not in got
+    assert "you usually skip" in reply.text
+    # a described request leaves the skipped track out too ("sad" is its own tag)
+    reply = bot.handle("recommend something sad with piano")
+    assert reply.tracks and ids["Sad"] not in [r.id for r in reply.tracks]
+    assert bot.state.rejected == []  # the history's exclusions are not the conversation's
