@@ -38,8 +38,13 @@ def reroute(intent: str, text: str, cands: Sequence[Candidate]) -> str | None:
     if asks_for_export(text, cands):
         if intent.startswith("playlist_") or intent in ("play_music", "out_of_scope"):
             return EXPORT_INTENT
-    elif SAVE_AS.search(text) and any(
-        c.entity == "playlist" and text[c.start : c.end].lower() not in FILE_WORDS for c in cands
+    elif (
+        not intent.startswith("playlist_")
+        and SAVE_AS.search(text)
+        and any(
+            c.entity == "playlist" and text[c.start : c.end].lower() not in FILE_WORDS
+            for c in cands
+        )
     ):
         return "playlist_add"
     return None
