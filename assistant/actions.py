@@ -20,7 +20,7 @@ from assistant.qa.questions import QA_INTENTS
 from assistant.state import DialogueState, Pending
 from assistant.turn import Parse, Reply, TrackRef
 from catalog.filters import SearchFilters, filtered_ids
-from catalog.models import AudioFeatures, PlayHistory, Playlist, PlaylistItem
+from catalog.models import AudioFeatures, PlayHistory, Playlist
 from musicbert.errors import MusicBertError
 
 DEFAULT_RESULTS = 5
@@ -296,6 +296,10 @@ def find_music(
     if filters is None:
         filters, problems = build_filters(ctx, parse)
         if problems:
+            artist = parse.first("artist")
+            if artist and "artist" not in filters:
+                sugg = _named(ctx, "artist", artist)[2]
+                return nothing_by(ctx, parse, state, action, artist, sugg)
             return _reply(" ".join(problems), parse, action)
     query = query if query is not None else build_query(parse)
     exclude = list(state.rejected)
@@ -443,16 +447,15 @@ def play_music(ctx: ActionContext, parse: Parse, state: DialogueState) -> Reply:
     if artist and not build_query(parse) and not parse.first("decade"):
         ids, matched, sugg = _named(ctx, "artist", artist)
         if not ids:
-            text = f"There is nothing by {artist} in your library."
-            if sugg:
-                text = text[:-1] + "; did you mean " + " or ".join(sugg) + "?"
-            return _reply(text, parse, action)
+            return nothing_by(ctx, parse, state, action, artist, sugg)
         return queue_tracks(ctx, parse, state, ids, action)
     if build_query(parse) or parse.first("decade") or artist:
         found = find_music(ctx, parse, state, action)
         if not found.tracks:
             return found
         return queue_tracks(ctx, parse, state, [r.id for r in found.tracks], action)
+    if _PLURAL.search(parse.text) and state.last_results:  # "play these" (a path, a list)
+        return queue_tracks(ctx, parse, state, list(state.last_results), action)
     target = state.current_track_id or (state.last_results[0] if state.last_results else None)
     if target is None:
         return _reply(
@@ -469,8 +472,13 @@ def recommend(ctx: ActionContext, parse: Parse, state: DialogueState) -> Reply:
         # "surprise me": close to what is playing, else a broad description
         if state.current_track_id and ctx.search is not None:
             return more_like_this(ctx, parse, state)
+        from_history = recommend_from_history(ctx, parse, state)
+        if from_history is not None:
+            return from_history
         query = "music"
-    return find_music(ctx, parse, state, "action_recommend", query=query)
+    return _without_skipped(
+        ctx, state, lambda: find_music(ctx, parse, state, "action_recommend", query=query)
+    )
 
 
 def search_music(ctx: ActionContext, parse: Parse, state: DialogueState) -> Reply:
@@ -489,14 +497,10 @@ def search_music(ctx: ActionContext, parse: Parse, state: DialogueState) -> Repl
             name = parse.first(kind)
             if name:
                 ids, matched, sugg = _named(ctx, fld, name)
+                if not ids and kind == "artist":
+                    return nothing_by(ctx, parse, state, action, name, sugg)
                 if not ids:
-                    return _reply(
-                        f"There is nothing by or called {name} in your library."
-                        if kind == "artist"
-                        else _not_found("the album", name, sugg),
-                        parse,
-                        action,
-                    )
+                    return _reply(_not_found("the album", name, sugg), parse, action)
                 refs = track_refs(ctx, ids[:MAX_RESULTS])
                 state.last_results = [r.id for r in refs]
                 state.current_track_id = refs[0].id
@@ -797,12 +801,9 @@ def _catalog_facts(ctx: ActionContext, parse: Parse, state: DialogueState, actio
 
 
 def _playlist(session, name: str) -> Playlist | None:
-    rows = session.scalars(select(Playlist)).all()
-    wanted = name.strip().casefold()
-    for pl in rows:
-        if pl.name.casefold() == wanted:
-            return pl
-    return None
+    from catalog.playlists import find_playlist
+
+    return find_playlist(session, name)
 
 
 def _targets(
@@ -849,24 +850,9 @@ def playlist_add(ctx: ActionContext, parse: Parse, state: DialogueState) -> Repl
 
 
 def _add_to_playlist(ctx, parse, state, name: str, ids: list[int], action: str) -> Reply:
-    created = False
-    with ctx.catalog.session() as s:
-        pl = _playlist(s, name)
-        if pl is None:
-            pl = Playlist(name=name.strip())
-            s.add(pl)
-            s.flush()
-            created = True
-        have = {i.track_id for i in pl.items}
-        start = s.scalar(
-            select(func.coalesce(func.max(PlaylistItem.position), 0)).where(
-                PlaylistItem.playlist_id == pl.id
-            )
-        )
-        added = [i for i in dict.fromkeys(ids) if i not in have]
-        for n, tid in enumerate(added, 1):
-            s.add(PlaylistItem(playlist_id=pl.id, track_id=tid, position=start + n))
-        pl_name, total = pl.name, len(have) + len(added)
+    from catalog.playlists import add_tracks
+
+    pl_name, added, total, created = add_tracks(ctx.catalog, name, ids)
     state.playlist = pl_name
     refs = track_refs(ctx, added or ids)
     if not added:
@@ -1047,6 +1033,194 @@ def reject(ctx: ActionContext, parse: Parse, state: DialogueState) -> Reply:
 
 
 #: intent -> action; the Rasa bridge serves the same table under the domain's action names.
+
+
+# --------------------------------------------------------------------------- issue 17
+# Listener features (misroutes, playlists out and in, song paths, history, the map): thin
+# actions over assistant/ and catalog/ modules; the logic lives in those modules.
+
+
+def nothing_by(
+    ctx: ActionContext,
+    parse: Parse,
+    state: DialogueState,
+    action: str,
+    artist: str,
+    suggestions: list[str] | None = None,
+) -> Reply:
+    """An artist the library lacks: say so, then offer the closest tracks it has.
+
+    The closest are found in the shared space from the rest of the request ("calm songs
+    by X" -> "calm") or else from the name itself, and are offered, not played: "play
+    the first one" picks one.
+    """
+    text = f"There is nothing by {artist} in your library."
+    if suggestions:
+        text = text[:-1] + "; did you mean " + " or ".join(f"“{s}”" for s in suggestions) + "?"
+    query = build_query(parse) or artist
+    hits = None
+    if ctx.search is not None:
+        try:
+            hits = ctx.search.search(
+                query, k=3, filters=_search_filters({}, list(state.rejected)), diversity=0.3
+            )
+        except MusicBertError:
+            hits = None
+    if not hits:
+        return _reply(text, parse, action, missing_artist=artist)
+    refs = hit_refs(ctx, hits)
+    state.last_results = [r.id for r in refs]
+    text += f" The closest I have to “{query}”:\n{numbered(refs)}"
+    return _reply(text, parse, action, refs, missing_artist=artist, query=query)
+
+
+def playlist_export(ctx: ActionContext, parse: Parse, state: DialogueState) -> Reply:
+    """ "export road trip": write the playlist as M3U8 (XSPF when asked) in the library's
+    playlists folder ($MUSICBERT_HOME/playlists), with absolute paths."""
+    from catalog.playlists import export_playlist
+    from musicbert.paths import home_dir
+
+    action = "action_playlist_export"
+    name = parse.first("playlist") or state.playlist
+    if not name:
+        return _reply("Which playlist should I export? Say e.g. “export road trip”.", parse, action)
+    fmt = "xspf" if re.search(r"\bxspf\b", parse.text, re.I) else "m3u8"
+    path, n = export_playlist(ctx.catalog, name, home_dir() / "playlists", fmt, relative=False)
+    state.playlist = name
+    return _reply(
+        f"Wrote “{name}” ({n} track{'s' if n != 1 else ''}) to {path}.",
+        parse,
+        action,
+        file=str(path),
+        format=fmt,
+    )
+
+
+def song_path(ctx: ActionContext, parse: Parse, state: DialogueState) -> Reply:
+    """ "take me from Nebula to Battle Music in 8 songs": a path through the shared space
+    (``catalog.song_path``), offered as the last results ("play these" plays it)."""
+    from catalog.song_path import song_path as find_path
+
+    action = "action_song_path"
+    names = parse.values("track")
+    if len(names) < 2:
+        return _reply(
+            "From which track to which? Say “from Nebula to Battle Music”.", parse, action
+        )
+    if ctx.search is None:
+        return _reply(
+            "A song path needs MusicBERT vectors: run `musicbert reindex`.", parse, action
+        )
+    ends = []
+    for name in names[:2]:
+        ids, sugg = resolve_tracks(ctx, name)
+        if not ids:
+            return _reply(_not_found("a track called", name, sugg), parse, action)
+        ends.append(ids[0])
+    n = _number(parse) or 8
+    filters, problems = build_filters(ctx, parse)
+    if problems:
+        return _reply(" ".join(problems), parse, action)
+    path = find_path(
+        ctx.search, ends[0], ends[1], n, _search_filters(filters, list(state.rejected))
+    )
+    why = {s.track_id: f"{s.progress:.0%} of the way" for s in path.steps}
+    refs = track_refs(ctx, path.track_ids, why=why)
+    state.last_results = [r.id for r in refs]
+    state.current_track_id = refs[0].id
+    text = (
+        f"From {label(refs[0])} to {label(refs[-1])} in {len(refs)} songs; "
+        f"{path.explanation()}:\n{numbered(refs)}"
+    )
+    return _reply(text, parse, action, refs, path=path.to_dict())
+
+
+def play_history(ctx: ActionContext, parse: Parse, state: DialogueState) -> Reply:
+    """ "my most played this month", "something I haven't played in a while", "play what
+    I liked yesterday": the play history (``catalog.history``); played when asked to play."""
+    from assistant.nlu.history_requests import request_kind
+    from catalog import history
+
+    action = "action_play_history"
+    kind = request_kind(parse.text) or "most_played"
+    k = _count(parse, 10 if kind == "most_played" else DEFAULT_RESULTS)
+    span = history.window(parse.text)
+    since, until = span if span else (None, None)
+    when = _history_when(parse.text) if span else ""
+    if kind == "most_played":
+        rows = history.most_played(ctx.catalog, since, until, k)
+        head, empty = f"Your most played{when}", f"Nothing was played{when or ' yet'}."
+    elif kind == "played_in":
+        rows = history.played_in(ctx.catalog, since, until, k)
+        head, empty = f"What you played{when}", f"Nothing was played{when or ' yet'}."
+    else:
+        rows = history.not_played_lately(ctx.catalog, 30, k, include_never=True)
+        head = "Not played in the last 30 days"
+        empty = "Everything in the library was played in the last 30 days."
+    if not rows:
+        return _reply(empty, parse, action)
+    plays = {r.track_id: f"played {r.plays}×" if r.plays else "never played" for r in rows}
+    refs = track_refs(ctx, [r.track_id for r in rows], why=plays)
+    state.last_results = [r.id for r in refs]
+    if re.match(r"\s*(?:please\s+)?(?:play|put on|queue|start)\b", parse.text, re.I):
+        return queue_tracks(ctx, parse, state, [r.id for r in refs], action, intro=f"{head}:")
+    state.current_track_id = refs[0].id
+    return _reply(f"{head}:\n{numbered(refs)}", parse, action, refs, history=kind)
+
+
+def _history_when(text: str) -> str:
+    m = re.search(
+        r"\b(today|tonight|yesterday|(?:this|last) (?:week|month|year)"
+        r"|(?:last|past) \w+ (?:days?|weeks?|months?))\b",
+        text,
+        re.I,
+    )
+    return f" {m.group(1).lower()}" if m else ""
+
+
+def recommend_from_history(ctx: ActionContext, parse: Parse, state: DialogueState) -> Reply | None:
+    """ "recommend something" with nothing playing: tracks near the ones played to the end
+    (a mix of them), never the ones usually skipped; None without such a history."""
+    from catalog.history import taste
+
+    if ctx.search is None:
+        return None
+    liked = taste(ctx.catalog)
+    if not liked.liked:
+        return None
+    seeds = liked.liked[:5]
+    avoid = set(state.rejected) | set(liked.skipped) | set(seeds)
+    try:
+        hits = ctx.search.mix(seeds, k=_count(parse), filters=_search_filters({}, list(avoid)))
+    except MusicBertError:
+        return None
+    if not hits:
+        return None
+    refs = hit_refs(ctx, hits)
+    state.last_results = [r.id for r in refs]
+    state.current_track_id = refs[0].id
+    because = ", ".join(label(r) for r in track_refs(ctx, seeds[:3]))
+    text = f"Like what you play to the end ({because}):\n{numbered(refs)}"
+    if liked.skipped:
+        text += f"\n(Leaving out {len(liked.skipped)} track(s) you usually skip.)"
+    return _reply(text, parse, "action_recommend", refs, seeds=seeds, avoided=liked.skipped)
+
+
+def _without_skipped(ctx: ActionContext, state: DialogueState, run: Callable[[], Reply]) -> Reply:
+    """Run a search that leaves out the tracks the play history says are usually skipped."""
+    from catalog.history import taste
+
+    skipped = taste(ctx.catalog).skipped
+    if not skipped:
+        return run()
+    saved = state.rejected
+    state.rejected = list(dict.fromkeys([*saved, *skipped]))
+    try:
+        return run()
+    finally:
+        state.rejected = saved
+
+
 ACTIONS: dict[str, Action] = {
     "greet": greet,
     "goodbye": goodbye,
@@ -1066,5 +1240,8 @@ ACTIONS: dict[str, Action] = {
     "deny": deny,
     "select_item": select_item,
     "reject": reject,
+    "playlist_export": playlist_export,
+    "song_path": song_path,
+    "play_history": play_history,
     **{intent: answer_question for intent in QA_INTENTS},
 }

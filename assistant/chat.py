@@ -30,6 +30,7 @@ PROMPT = "you> "
 COMMANDS = {
     "/help": "what you can say and type",
     "/voice": "say one command into the microphone (push to talk)",
+    "/map": "save a map of the library: /map [genre|artist|tempo] [FILE.png]",
     "/quit": "leave (Ctrl-D does too)",
 }
 HELP = """Talk about your music in plain words, for example:
@@ -206,9 +207,28 @@ class Chat:
             self.say(HELP)
         elif name == "/voice":
             self.voice_turn()
+        elif name == "/map":
+            self.map_command(line.split()[1:])
         else:
             self.say(f"unknown command {name}; try " + ", ".join(COMMANDS))
         return True
+
+    def map_command(self, words: list[str]) -> None:
+        """/map [genre|artist|tempo] [FILE.png]: the library map, saved as a PNG."""
+        from catalog.library_map import COLOR_BY, library_map
+        from musicbert.paths import home_dir
+
+        colour = next((w for w in words if w in COLOR_BY), "genre")
+        out = next((w for w in words if w.lower().endswith(".png")), None)
+        out = out or str(home_dir() / f"map-{colour}.png")
+        bot = self.assistant()
+        try:
+            m = library_map(bot.catalog, bot.embedder.model_id, bot.embedder.dim, out, colour)
+        except MusicBertError as exc:
+            self.say(f"sorry: {exc}")
+            return
+        self.say(f"Saved a map of {len(m.points)} tracks to {m.path} (coloured by {colour}); "
+                 f"clusters: {'; '.join(m.clusters.values())}.")  # fmt: skip
 
     def turn(self, text: str) -> None:
         """One typed (or transcribed) line: handled by the assistant, the reply printed."""

@@ -46,6 +46,8 @@ class Assistant:
             if search is None:
                 search = build_search(catalog, embedder, self.problems)
         self.state = DialogueState()
+        if player is not None and hasattr(player, "on_track_end"):
+            player.on_track_end = self._track_ended  # completions and skips, in the history
         self.ctx = ActionContext(
             catalog=catalog,
             search=search,
@@ -103,6 +105,11 @@ class Assistant:
         refresh = getattr(self.nlu, "refresh_names", None)
         if refresh is not None:
             refresh(self.catalog)
+
+    def _track_ended(self, item, outcome: str, seconds: float) -> None:
+        from catalog.history import record_outcome
+
+        record_outcome(self.catalog, item.track_id, outcome, seconds, self.ctx.source)
 
     def close(self) -> None:
         if self.player is not None:

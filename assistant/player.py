@@ -14,7 +14,9 @@ sound system shows up).
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,8 @@ from typing import Any
 import numpy as np
 
 from musicbert.errors import DeviceUnavailableError, MusicBertError
+
+log = logging.getLogger(__name__)
 
 BLOCK_SECONDS = 0.1  # decode/write granularity: how quickly pause/next/stop are heard
 RESTART_THRESHOLD = 3.0  # "previous" after this many seconds restarts the current track
@@ -108,6 +112,9 @@ class Player:
         self._closed = False
         self._stream: Any = None
         self._thread: threading.Thread | None = None
+        #: Called (outside the player's lock) as ``on_track_end(item, outcome, seconds)``
+        #: when a track plays to its end ("completed") or is skipped with next() ("skipped").
+        self.on_track_end: Callable[[PlayItem, str, float], None] | None = None
 
     # -- queue ---------------------------------------------------------------------------
 
@@ -173,14 +180,28 @@ class Player:
     def next(self) -> PlayerStatus:
         """Skip to the next track; past the end of the queue playback stops."""
         with self._cond:
+            skipped = None
+            if self._state in ("playing", "paused") and 0 <= self._index < len(self._queue):
+                skipped = (self._queue[self._index], self._frames / self.samplerate)
             if self._index + 1 < len(self._queue):
                 self._index += 1
                 self._jump("playing")
             else:
                 self._jump("stopped")
+        if skipped is not None:
+            self._track_ended(skipped[0], "skipped", skipped[1])
         if self.status().state == "playing":
             self._ensure_stream()
         return self.status()
+
+    def _track_ended(self, item: PlayItem, outcome: str, seconds: float) -> None:
+        callback = self.on_track_end
+        if callback is None:
+            return
+        try:
+            callback(item, outcome, round(seconds, 2))
+        except Exception as exc:  # a listener's failure must not stop the music
+            log.warning("on_track_end failed: %s", exc)
 
     def previous(self) -> PlayerStatus:
         """Back one track; a few seconds into a track, restart it instead (as players do)."""
@@ -297,13 +318,17 @@ class Player:
                 item = self._queue[self._index]
             finished = self._play_item(item, generation)
             with self._cond:
-                if finished and generation == self._generation:
+                completed = finished and generation == self._generation
+                seconds = self._frames / self.samplerate
+                if completed:
                     if self._index + 1 < len(self._queue):
                         self._index += 1
                         self._jump("playing")
                     else:
                         self._jump("stopped")
                 idle = self._state != "playing"
+            if completed:
+                self._track_ended(item, "completed", seconds)
             if idle:
                 self._stop_stream()
 

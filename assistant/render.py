@@ -61,7 +61,21 @@ def track_table(tracks: Sequence[TrackRef], width: int | None = None) -> str:
     return "\n".join(lines)
 
 
+def _list_line(n: int, t: TrackRef) -> str:
+    """One line of the numbered list an answer's text gives for speech and Rasa."""
+    return f"{n}. “{t.title}”" + (f" by {t.artist}" if t.artist else "")
+
+
 def reply_text(reply: Reply, width: int | None = None) -> str:
-    """The answer and, when it has tracks, the table under it."""
+    """The answer and, when it has tracks, the table under it: each track shown once.
+
+    An answer's text lists its tracks ("1. “Nebula” by Maxstack") so that it reads
+    (and speaks) alone; on a terminal the table shows them, so the text's own list
+    lines are left out.
+    """
     table = track_table(reply.tracks, width)
-    return f"{reply.text}\n{table}" if table else reply.text
+    if not table:
+        return reply.text
+    listed = {_list_line(n, t) for n, t in enumerate(reply.tracks, 1)}
+    text = "\n".join(line for line in reply.text.splitlines() if line.strip() not in listed)
+    return f"{text.rstrip()}\n{table}"

@@ -173,11 +173,18 @@ def _add_lufs(conn: Connection) -> None:
         conn.execute(text(f"ALTER TABLE audio_features ADD COLUMN {column} {kind}"))
 
 
+def _add_play_outcomes(conn: Connection) -> None:
+    """Version 5: how each play ended (completed / skipped) and the seconds heard."""
+    conn.execute(text("ALTER TABLE play_history ADD COLUMN outcome VARCHAR(16)"))
+    conn.execute(text("ALTER TABLE play_history ADD COLUMN seconds FLOAT"))
+
+
 #: version -> function upgrading a database from version-1 to version.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _add_name_keys,
     3: _refold_name_keys,
     4: _add_lufs,
+    5: _add_play_outcomes,
 }
 
 #: The tables of a catalog; finding some of them without a version means "not ours".

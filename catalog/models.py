@@ -12,6 +12,7 @@ Schema history (each step is a migration in ``catalog.migrations``):
    an index on ``tags.kind``; at most one artist-less album per title.
 3. Name keys folded again by the one fold that NLU and QA now share too.
 4. Integrated loudness (LUFS) and tempo pulse clarity on ``audio_features``.
+5. How each play ended (``play_history.outcome``: completed / skipped) and its seconds.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship,
 from catalog.names import name_key
 
 #: Bump together with a migration in ``catalog.migrations``.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 TAG_KINDS = ("genre", "mood", "instrument", "other")
 TAG_ORIGINS = ("file", "user", "model")
@@ -247,5 +248,9 @@ class PlayHistory(Base):
     track_id: Mapped[int] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"), index=True)
     played_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
     source: Mapped[str | None] = mapped_column(String(64))  # "chat", "voice", "cli"
+    #: How the play ended, as the player saw it: "completed", "skipped", or None (unknown).
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    #: Seconds heard before it ended (None: unknown).
+    seconds: Mapped[float | None] = mapped_column(Float)
 
     track: Mapped[Track] = relationship()

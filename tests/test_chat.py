@@ -38,7 +38,7 @@ def test_completion_of_commands_and_names():
         {"track": ["The Deep Path", "Nebula"], "artist": ["Maxstack"], "genre": ["electronic"]}
     )
     assert completions(completer, "/v") == ["/voice"]
-    assert completions(completer, "/") == ["/help", "/voice", "/quit"]
+    assert completions(completer, "/") == ["/help", "/voice", "/map", "/quit"]
     assert completions(completer, "play the deep") == ["The Deep Path"]
     assert completions(completer, "more by max") == ["Maxstack"]
     assert completions(completer, "some elec") == ["electronic"]

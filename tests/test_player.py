@@ -220,3 +220,30 @@ def test_long_track_is_streamed_not_loaded_whole(tmp_path):
     assert out["done"] is True
     assert out["peak_mb"] < 5, out
     assert abs(sum(e - s for s, e in segments(played, played_rate)) / played_rate - 120) < 0.2
+
+
+def test_completions_and_skips_are_reported(tmp_path):
+    short = tone(tmp_path / "short.wav", 440, 0.3, 16_000)
+    long = tone(tmp_path / "long.wav", 300, 40.0, 8_000)
+    last = tone(tmp_path / "last.wav", 700, 0.2, 16_000)
+    out, _played, _rate = run_player(
+        tmp_path,
+        f"""
+        import time
+        calls = []
+        p.on_track_end = lambda item, outcome, secs: calls.append([item.title, outcome, secs])
+        p.enqueue([PlayItem(1, {str(short)!r}, "S"), PlayItem(2, {str(long)!r}, "L"),
+                   PlayItem(3, {str(last)!r}, "Z")])
+        p.play()
+        while p.status().item.title != "L" or p.status().elapsed < 0.2:
+            time.sleep(0.005)
+        p.next()
+        p.wait_until_stopped(10)
+        out["calls"] = calls
+        """,
+    )
+    (s, s_outcome, s_secs), (l_, l_outcome, l_secs), (z, z_outcome, _z) = out["calls"]
+    assert (s, s_outcome, l_, l_outcome, z, z_outcome) == (
+        "S", "completed", "L", "skipped", "Z", "completed"
+    )  # fmt: skip
+    assert abs(s_secs - 0.3) < 0.05 and 0.1 < l_secs < 10

@@ -89,7 +89,7 @@ def filters_from(args: argparse.Namespace):
     return filters
 
 
-def _engine(args: argparse.Namespace):
+def open_engine(args: argparse.Namespace):
     from assistant.model_loader import load_embedder
     from catalog.db import open_catalog
     from catalog.search import SearchEngine
@@ -143,7 +143,7 @@ def run_search(args: argparse.Namespace) -> int:
 
     filters = filters_from(args)
     query, cut = _cut_query(args.query)
-    catalog, engine = _engine(args)
+    catalog, engine = open_engine(args)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", TextTruncatedWarning)
@@ -172,7 +172,7 @@ def run_search(args: argparse.Namespace) -> int:
 
 def run_similar(args: argparse.Namespace) -> int:
     filters = filters_from(args)
-    catalog, engine = _engine(args)
+    catalog, engine = open_engine(args)
     try:
         seed = engine.resolve_track(args.track)
         hits = engine.similar(seed, k=args.k, filters=filters)

@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from assistant.nlu import file_requests, history_requests, journeys, similarity
 from assistant.nlu.description import QUESTION_INTENTS, SEARCH_INTENT, reroute
 from assistant.nlu.entities import EntityExtractor, Vocabulary, catalog_vocabulary
 from assistant.nlu.intent_classifier import IntentModel, TextEncoder, load_or_train, mask
@@ -114,6 +115,26 @@ class NLU:
             if request is not None:
                 intent, confidence = request
                 entities = described
+        exported = file_requests.reroute(intent, text, cands)
+        if exported is not None:  # "export road trip", "save road trip as xspf"
+            intent = exported
+            entities = [e for e in self.extractor.select(text, cands, exported)
+                        if e.value.lower() not in file_requests.FILE_WORDS]  # fmt: skip
+        if history_requests.request_kind(text) is not None:  # "my most played this month"
+            intent = history_requests.HISTORY_INTENT
+            entities = self.extractor.select(text, cands, "play_music")
+        ends = journeys.path_ends(text, self.extractor.select(text, cands, "play_music"))
+        if ends is not None:  # "take me from Nebula to Battle Music in 8 songs"
+            intent = journeys.PATH_INTENT
+            entities = [
+                e
+                for e in self.extractor.select(text, cands, "play_music")
+                if e.entity != "track" or e in ends
+            ]
+        similar = similarity.reroute(intent, text, entities)
+        if similar is not None:  # "play something similar to Nebula"
+            intent = similar
+            entities = self.extractor.select(text, cands, similar)
         return Parse(text, intent, confidence, entities, ranking)
 
 

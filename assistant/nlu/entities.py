@@ -42,7 +42,9 @@ INTENT_GATES = {
     },
 }
 #: A playlist named without the word "playlist" only counts for these intents.
-PLAYLIST_INTENTS = {"playlist_add", "playlist_create", "playlist_delete", "play_music"}
+PLAYLIST_INTENTS = {
+    "playlist_add", "playlist_create", "playlist_delete", "playlist_export", "play_music"
+}  # fmt: skip
 NAME_TYPES = ("track", "artist", "album")
 TAG_TYPES = ("genre", "mood", "instrument")
 
@@ -87,6 +89,13 @@ _LAST_ONE = re.compile(r"\b(last)\s+one\b", re.I)
 _CALLED = re.compile(
     r"\b(?:called|named)\s+[\"“']?([\w'’-]+(?:\s+[\w'’-]+){0,3}?)[\"”']?"
     r"(?=\s+(?:from|with|of|for|please|and|using|instead)\b|\s*[.!?,;]|\s*$)",
+    re.I,
+)
+#: "save these as road trip": the list just shown, kept as a playlist of that name.
+SAVE_AS = re.compile(
+    r"\b(?:save|store|keep)\s+(?:this|these|them|it|that|those|the\s+(?:list|results|path|"
+    r"songs|tracks))\s+(?:as|under)\s+(?:(?:a|the|my)\s+)?(?:playlist\s+)?(?:called\s+|named\s+)?"
+    r"[\"“']?([\w'’-]+(?:\s+[\w'’-]+){0,3}?)[\"”']?(?=\s*[.!?,;]|\s*$|\s+(?:please|playlist)\b)",
     re.I,
 )
 _BEFORE = re.compile(r"((?:[\w'’-]+\s+)?[\w'’-]+)\s+(?:playlist|list)\b", re.I)
@@ -237,6 +246,11 @@ class EntityExtractor:
         tag_words = {
             t for e in TAG_TYPES for v in self.vocab.names.get(e, ()) for t, _, _ in tokens(v)
         }
+        self._tag_words = tag_words
+        for key, owners in _name_runs(self.vocab.names, tag_words).items():
+            if len(owners) == 1 and key not in self._index:
+                entity, value = next(iter(owners))
+                self._put(key, Reading(entity, value, PARTIAL))  # "Battle for Wesnoth"
         for tok, owners in partial_owners.items():
             if len(owners) > 2 or tok in tag_words or (tok,) in self._index:
                 continue
@@ -339,12 +353,13 @@ class EntityExtractor:
             add("number", "-1", m)
         for m in _HOW.finditer(text):
             add("attribute", _HOW_VALUES[m.group(1).lower()], m)
+        out.extend(self._album_by_cue(text))
         out.extend(self._playlist_patterns(text))
         return out
 
     def _playlist_patterns(self, text: str) -> list[Candidate]:
         found: list[tuple[int, int]] = []
-        called = list(_CALLED.finditer(text))
+        called = list(_CALLED.finditer(text)) + list(SAVE_AS.finditer(text))
         for m in called:
             found.append(_trim(text, m.start(1), m.end(1)))
         if not called:
@@ -365,6 +380,62 @@ class EntityExtractor:
                 out.append(Candidate("playlist", value, start, end, 0.95, PATTERN, "pattern"))
         return out
 
+    def _album_by_cue(self, text: str) -> list[Candidate]:
+        """An album named in part before "album" / "soundtrack" / "OST" ("the Wesnoth
+        soundtrack", "the Bach chorales for choir album"): the one album whose title has
+        every content word of the longest such part."""
+        albums = [(v, {t for t, _, _ in tokens(v)}) for v in self.vocab.names.get("album", ())]
+        if not albums:
+            return []
+        out = []
+        toks = tokens(text)
+        for i, (word, _, cue_end) in enumerate(toks):
+            if word not in _ALBUM_CUES:
+                continue
+            for first in range(max(0, i - 6), i):
+                part = toks[first:i]
+                while part and part[0][0] in _NAME_STOP:
+                    part = part[1:]
+                content = {t for t, _, _ in part} - _NAME_STOP
+                if not content:
+                    continue
+                owners = {v for v, words in albums if content <= words}
+                if len(owners) == 1:
+                    value, start = owners.pop(), part[0][1]
+                    # "the X album": the name is X; "the X soundtrack": the cue names it too
+                    end = part[-1][2] if word in ("album", "record", "lp") else cue_end
+                    out.append(Candidate("album", value, start, end, 0.95, PATTERN, "pattern"))
+                    break
+        return out
+
+    def _unknown_artist(self, text: str, cands: list[Candidate]) -> list[Candidate]:
+        """A name after "by" that the library and nlu.yml do not know ("by Taylor Swift"),
+        so that the assistant can say there is nothing by them; performers described
+        rather than named ("by a choir", "by voices alone") are not names."""
+        out = []
+        for m in _BY_NAME.finditer(text):
+            words = []
+            for w in _TOKEN.finditer(text, m.end()):
+                word = fold(w.group())
+                gap = text[(words[-1].end() if words else m.end()) : w.start()]
+                if len(words) == 4 or (words and not re.fullmatch(r"\s+", gap)):
+                    break
+                if word in _NAME_STOP and not (word == "the" and not words):
+                    break
+                words.append(w)
+            if not words or fold(words[0].group()) == "the" and len(words) == 1:
+                continue
+            start, end = words[0].start(), words[-1].end()
+            folded = [fold(w.group()) for w in words]
+            if any(w in _PERFORMER_WORDS or w in self._tag_words for w in folded):
+                continue
+            if any(c.start < end and start < c.end for c in cands):
+                continue
+            name = text[start:end]
+            name = name.title() if name.islower() else name  # "the beatles" -> The Beatles
+            out.append(Candidate("artist", name, start, end, 0.6, PATTERN, "pattern"))
+        return out
+
     # ------------------------------------------------------------------ selection
     def candidates(self, text: str) -> list[Candidate]:
         """Every possible span before the intent is known (reused by ``select``)."""
@@ -372,6 +443,7 @@ class EntityExtractor:
             return []
         text = text[:MAX_TEXT_CHARS]  # spans stay valid offsets into the full text
         cands = self._gazetteer(text, tokens(text)) + self._patterns(text)
+        cands += self._unknown_artist(text, cands)
         for c in cands:
             if c.entity in (*NAME_TYPES, *TAG_TYPES) and c.source != PATTERN:
                 c.confidence += _case_bonus(text, c)
@@ -427,7 +499,56 @@ def _allowed(c: Candidate, intent: str | None) -> bool:
     return True
 
 
+#: Words after which a name is said to be an album ("the Wesnoth soundtrack").
+_ALBUM_CUES = {"album", "soundtrack", "ost", "record", "lp"}
+#: Words that end (or cannot start) a name said in passing ("by Taylor Swift from the 80s").
+_NAME_STOP = set(
+    "a an the my our your his her their this that these those some any all of for and or to "
+    "in on from with by at as please pls now again instead only just then too also tonight "
+    "today is are was were be does do did have has had how many much what which who whose "
+    "song songs track tracks music tune tunes piece pieces stuff something anything album "
+    "albums playlist record soundtrack there here me i it".split()
+)
+#: Performers described rather than named ("sung by a choir", "played by voices alone").
+_PERFORMER_WORDS = set(
+    "choir choirs chorus voice voices vocal vocals vocalist vocalists singer singers orchestra "
+    "orchestras band bands group groups quartet quartets trio duo quintet ensemble ensembles "
+    "section sections soloist soloists solo children kids women men woman man people someone "
+    "somebody anyone anybody artist artists composer composers musician musicians player "
+    "players tempo bpm year years date length duration popularity name title genre mood key "
+    "loudness default far hand ear heart itself myself yourself him them us one ones".split()
+)
+_BY_NAME = re.compile(r"\bby\b", re.I)
+
+
+def _name_runs(names: dict[str, set[str]], tag_words: set[str]) -> dict[tuple, set]:
+    """Runs of 2-4 words inside a longer name ("battle for wesnoth" of "The Battle for
+    Wesnoth OST"): each (entity, value) holding the run, for runs that start and end on
+    content words, hold two of them, and are not only tag words."""
+    runs: dict[tuple, set] = {}
+    for entity in NAME_TYPES:
+        for value in names.get(entity, ()):
+            toks = tuple(t for t, _, _ in tokens(value))
+            if not 3 <= len(toks) <= 12:
+                continue
+            for i in range(len(toks)):
+                for n in (2, 3, 4):
+                    run = toks[i : i + n]
+                    if len(run) < n or run == toks or (run == toks[1:] and toks[0] == "the"):
+                        continue
+                    if run[0] in _NAME_STOP or run[-1] in _NAME_STOP:
+                        continue
+                    content = [t for t in run if t not in _NAME_STOP]
+                    if len(content) < 2 or all(t in tag_words for t in content):
+                        continue
+                    runs.setdefault(run, set()).add((entity, value))
+    return runs
+
+
 #: What may stand between two words of one description ("calm, slow and quiet").
+_MUSIC_NOUNS = set(
+    "music songs tracks tunes pieces stuff theme themes beats sounds vibes jams numbers".split()
+)
 _DESCRIPTION_GAP = re.compile(r"[\s,/&+-]*(?:(?:and|or|with)\s+)?", re.I)
 
 
@@ -450,7 +571,26 @@ def _inside_description(text: str, c: Candidate, cands: list[Candidate]) -> bool
             gap = _DESCRIPTION_GAP.match(text, d.end)
             if gap is not None and gap.end() == c.start:
                 return True
-    return False
+    # ... or right before a word for music ("triumphant victory music"), or before a tag
+    # word joined by "with" / "and" ("a love theme with harp") or followed by a word for
+    # music ("frantic electronic stuff"); not "is battle music epic?"
+    if _music_noun_after(text, c.end):
+        return True
+    gap = _DESCRIPTION_GAP.match(text, c.end)
+    joined = bool(text[gap.start() : gap.end()].strip(" "))
+    return any(
+        d.entity in TAG_TYPES
+        and d.source != FUZZY
+        and d.start == gap.end()
+        and (joined or _music_noun_after(text, d.end))
+        for d in cands
+    )
+
+
+def _music_noun_after(text: str, end: int) -> bool:
+    """Whether the next word after ``end`` (past spaces) is a word for music."""
+    follow = _TOKEN.match(text, end + len(text[end:]) - len(text[end:].lstrip()))
+    return follow is not None and fold(follow.group()) in _MUSIC_NOUNS
 
 
 def _case_bonus(text: str, c: Candidate) -> float:

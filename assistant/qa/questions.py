@@ -396,9 +396,14 @@ def _take_names(
                 q.unknown_names.append(value)
                 if field_name != "track":
                     q.unknown_filters.append((field_name, value))
+    # a title found from a word that belongs to a named album or artist ("Return to
+    # Wesnoth" from "the Wesnoth soundtrack") is no title the question names
+    named = {w for m in strong if m.field != "track" for w in fold(m.name).split()}
+    norm = fold(q.text)
+    strong = [m for m in strong if not _part_of_named(m, norm, named)]
+    weak = [m for m in weak if not _part_of_named(m, norm, named)]
     tracks = [m for m in strong if m.field == "track"]
     if not tracks and weak:
-        norm = fold(q.text)
         pronoun = re.search(r"\b(it|its|this|that)\b", norm)
         label_words = {w for fam in CONTENT_LABELS.values() for ws in fam.values() for w in ws}
         tracks = [
@@ -422,6 +427,13 @@ def _take_names(
         elif m.field == "composer" and q.composer is None:
             q.composer = m.name
     return strong + [m for m in tracks if m not in strong]
+
+
+def _part_of_named(m: Mention, norm: str, named: set[str]) -> bool:
+    if m.field != "track" or m.start < 0 or not named:
+        return False
+    surface = norm[m.start : m.end]
+    return surface != fold(m.name) and set(surface.split()) <= named
 
 
 def _without_spans(norm: str, mentions: list[Mention]) -> str:
