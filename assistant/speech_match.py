@@ -1,12 +1,15 @@
 """Second pass over a transcript: a misheard name becomes the library name that sounds closest.
 
-pocketsphinx hears the words around a name much better than the name itself:
-"play something by my stop it" for "play something by maxstack", "play not so
-music" for "play battle music". When a transcript is not one of the
+A recogniser hears the words around a name much better than the name itself:
+Whisper without the library's names in its prompt wrote "play something by
+microsoft" and "my ex tech" for "play something by maxstack"; pocketsphinx
+"play not so music" for "play battle music". When a transcript is not one of the
 assistant's phrasings but fits one whose slot holds other words, those words
 are compared by sound (their phones, edit distance with vowels alike) with the
 values of that slot, and the closest value replaces them if at least half of
-its sound agrees. Words that already are names or parts of names ("mozart",
+its sound agrees. Sounds are espeak-ng's pronunciations (its IPA read as
+ARPAbet phones), asked for once per word; without espeak-ng nothing is
+corrected. Words that already are names or parts of names ("mozart",
 "calm piano"), or words the phrasings use themselves ("this track"), are left
 alone: the NLU handles them.
 """
@@ -14,7 +17,9 @@ alone: the NLU handles them.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+import shutil
+import subprocess
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from rapidfuzz import process
@@ -22,6 +27,80 @@ from rapidfuzz.distance import Levenshtein
 
 # ARPAbet vowels: a synthetic or accented voice blurs them first, so they count as one sound
 _VOWELS = {"AA", "AE", "AH", "AO", "AW", "AY", "EH", "ER", "EY", "IH", "IY", "OW", "OY", "UH", "UW"}
+
+
+# IPA (as espeak-ng writes it) -> the ARPAbet phones of the pocketsphinx model; longest first
+_IPA = {
+    "tʃ": "CH", "dʒ": "JH", "eɪ": "EY", "aɪ": "AY", "ɔɪ": "OY", "aʊ": "AW", "oʊ": "OW",
+    "əʊ": "OW", "ɪə": "IH R", "eə": "EH R", "ʊə": "UH R", "ɑːɹ": "AA R", "ɔːɹ": "AO R",
+    "æ": "AE", "ɑ": "AA", "ɒ": "AA", "ɔ": "AO", "ʌ": "AH", "ə": "AH", "ɐ": "AH", "ɚ": "ER",
+    "ɜ": "ER", "ɛ": "EH", "e": "EH", "ɪ": "IH", "ᵻ": "IH", "i": "IY", "ʊ": "UH", "u": "UW",
+    "o": "OW", "a": "AE", "ɾ": "T", "ɹ": "R", "r": "R", "l": "L", "ɫ": "L", "m": "M",
+    "n": "N", "ŋ": "NG", "p": "P", "b": "B", "t": "T", "d": "D", "k": "K", "g": "G",
+    "ɡ": "G", "f": "F", "v": "V", "θ": "TH", "ð": "DH", "s": "S", "z": "Z", "ʃ": "SH",
+    "ʒ": "ZH", "h": "HH", "j": "Y", "w": "W", "x": "K", "ç": "HH",
+}  # fmt: skip
+_IGNORED_IPA = set("ˈˌːˑ‿ʔ-_' ")
+
+
+def ipa_to_arpabet(ipa: str) -> str | None:
+    """espeak-ng's IPA for one word as ARPAbet phones (None if a symbol is unknown)."""
+    phones: list[str] = []
+    i = 0
+    while i < len(ipa):
+        if ipa[i] in _IGNORED_IPA:
+            i += 1
+            continue
+        for size in (3, 2, 1):
+            chunk = ipa[i : i + size].replace("ː", "")
+            if ipa[i : i + size] in _IPA or (size > 1 and chunk in _IPA and len(chunk) > 1):
+                key = ipa[i : i + size] if ipa[i : i + size] in _IPA else chunk
+                for phone in _IPA[key].split():
+                    if not phones or phones[-1] != phone:  # "ss" in "maxstack" is one S
+                        phones.append(phone)
+                i += size
+                break
+        else:
+            return None
+    return " ".join(phones) or None
+
+
+def espeak_pronunciations(words: list[str]) -> dict[str, str]:
+    """Words' pronunciations from espeak-ng (empty if it is not installed)."""
+    exe = shutil.which("espeak-ng")
+    if exe is None or not words:
+        return {}
+    text = "".join(f"{w}.\n" for w in words)
+    proc = subprocess.run(
+        [exe, "-q", "--ipa", "-v", "en-us"], input=text, capture_output=True, text=True, timeout=60
+    )
+    lines = [ln.strip() for ln in proc.stdout.splitlines() if ln.strip()]
+    if proc.returncode != 0 or len(lines) != len(words):
+        return {}
+    out = {}
+    for word, ipa in zip(words, lines, strict=True):
+        phones = ipa_to_arpabet(ipa)
+        if phones:
+            out[word] = phones
+    return out
+
+
+class Pronouncer:
+    """Word -> ARPAbet phones by espeak-ng, cached; ``learn`` asks for many words in one call."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, str | None] = {}
+
+    def learn(self, words: Iterable[str]) -> None:
+        missing = sorted({w for w in words if w not in self._cache})
+        if missing:
+            found = espeak_pronunciations(missing)
+            self._cache.update({w: found.get(w) for w in missing})
+
+    def __call__(self, word: str) -> str | None:
+        if word not in self._cache:
+            self.learn([word])
+        return self._cache[word]
 
 
 @dataclass
@@ -44,8 +123,12 @@ class NameMatcher:
         bodies: list[tuple[str, ...]],
         phones: Callable[[str], str | None],
         min_similarity: float = 0.5,
+        targets: Iterable[str] | None = None,
     ) -> None:
         self._phones = phones
+        # slots whose values may replace misheard words (default: all); a tag word ("fast",
+        # "calm") is a common word, and the NLU knows those by spelling already
+        self._targets = set(slots) if targets is None else set(targets)
         self.min_similarity = min_similarity
         self._symbols: dict[str, str] = {}
         self._literal = {" ".join(b) for b in bodies if not any(p.startswith("<") for p in b)}
@@ -105,6 +188,10 @@ class NameMatcher:
             if len(odd) != 1:
                 continue
             slot, words = odd[0]
+            if slot not in self._targets:
+                continue
+            if any(f" {name} " in f" {words} " for name in self._known):
+                continue  # a whole name plus other words: the other words were misheard
             best = self._nearest(slot, words)
             if best is None:
                 continue
@@ -154,3 +241,14 @@ class NameMatcher:
                 phone = "V" if phone.rstrip("012") in _VOWELS else phone.rstrip("012")
                 out.append(self._symbols.setdefault(phone, chr(0x100 + len(self._symbols))))
         return "".join(out)
+
+
+def library_matcher(catalog_names: dict[str, Iterable[str]] | None = None) -> NameMatcher:
+    """A matcher over the NLU's phrasings with the library's names in their slots."""
+    from assistant.phrasings import LIBRARY_SLOTS, bodies, load_phrasings, slot_values
+
+    phrasings = load_phrasings()
+    slots = slot_values(phrasings, catalog_names)
+    pronounce = Pronouncer()
+    pronounce.learn(w for values in slots.values() for value in values for w in value)
+    return NameMatcher(slots, bodies(phrasings), pronounce, targets=LIBRARY_SLOTS)

@@ -12,8 +12,9 @@ def register(subparsers) -> None:
         help="say one command (microphone, or --file WAV); the transcript is handled like text",
         description=(
             "Record one command from the microphone (or read it from --file), recognise it "
-            "offline with pocketsphinx, print the transcript and handle it exactly like typed "
-            "text. --speak says the answer aloud with espeak-ng."
+            "offline with Whisper tiny.en (prompted with the library's names), print the "
+            "transcript and handle it exactly like typed text. --speak says the answer aloud "
+            "with espeak-ng."
         ),
     )
     parser.add_argument("--file", metavar="WAV", help="read the command from an audio file")
