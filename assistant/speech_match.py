@@ -11,7 +11,15 @@ its sound agrees. Sounds are espeak-ng's pronunciations (its IPA read as
 ARPAbet phones), asked for once per word; without espeak-ng nothing is
 corrected. Words that already are names or parts of names ("mozart",
 "calm piano"), or words the phrasings use themselves ("this track"), are left
-alone: the NLU handles them.
+alone: the NLU handles them. Only library names (artists, titles, albums)
+replace words; a tag ("fast", "calm") is a common word the NLU already knows.
+
+Whisper also mishears the command words of synthetic and accented voices
+("how many tracks i maxstack", "post the music"). A transcript that fits no
+phrasing even after that is compared by sound with every phrasing of at least
+six phones, its names standing in their slots, and becomes the closest one
+if at least 80% of the sound agrees ("how many tracks by maxstack", "pause
+the music"); an out-of-domain question sounds like none and is left as heard.
 """
 
 from __future__ import annotations
@@ -26,6 +34,8 @@ from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 # ARPAbet vowels: a synthetic or accented voice blurs them first, so they count as one sound
+_SLOT = "\u00a7"  # a name's place in a phrasing's sound
+MIN_SNAP_PHONES = 6  # shorter phrasings ("no", "help") are never snapped to: too many sound alike
 _VOWELS = {"AA", "AE", "AH", "AO", "AW", "AY", "EH", "ER", "EY", "IH", "IY", "OW", "OY", "UH", "UW"}
 
 
@@ -124,8 +134,12 @@ class NameMatcher:
         phones: Callable[[str], str | None],
         min_similarity: float = 0.5,
         targets: Iterable[str] | None = None,
+        snap_similarity: float = 0.8,
     ) -> None:
         self._phones = phones
+        self.snap_similarity = snap_similarity
+        self._bodies = sorted(set(bodies))
+        self._bodies_by_slots: dict[int, tuple[list, list]] | None = None
         # slots whose values may replace misheard words (default: all); a tag word ("fast",
         # "calm") is a common word, and the NLU knows those by spelling already
         self._targets = set(slots) if targets is None else set(targets)
@@ -171,7 +185,99 @@ class NameMatcher:
         self._patterns.sort(key=lambda item: -item[2])
 
     def correct(self, text: str) -> Correction:
-        """``text`` with a misheard name replaced; as it was if it fits or no name is close."""
+        """``text`` with a misheard name replaced, or (when it fits no phrasing) snapped to
+        the phrasing that sounds closest; as it was if it fits or nothing is close."""
+        fixed = self._correct_name(text)
+        if fixed.text and not self._fits(fixed.text):
+            snapped = self._snap(fixed.text)
+            if snapped is not None:
+                return Correction(snapped[0], None, text, None, snapped[1])
+        return fixed
+
+    def _fits(self, text: str) -> bool:
+        """A phrasing or a run of one's words, or a phrasing whose slots hold names (or the
+        phrasing's own words)."""
+        if text in self._literal or text in self._known or text in self._phrase_runs:
+            return True
+        for pattern, _slots, _ in self._patterns:
+            match = pattern.fullmatch(text)
+            if match and all(self._is_name(words) for words in match.groups()):
+                return True
+        return False
+
+    def _snap(self, text: str) -> tuple[str, float] | None:
+        """The phrasing closest in sound to ``text`` (its names kept in the same slots), when
+        at least ``snap_similarity`` of the sound agrees: "how many tracks i maxstack" ->
+        "how many tracks by maxstack", "who can post the deep path" -> "who composed ..."."""
+        if self._bodies_by_slots is None:
+            self._index_bodies()
+        tokens, names = self._names_in(text)
+        sound = self._sound_of(tokens)
+        choices = self._bodies_by_slots.get(len(names), ([], []))
+        if not sound or not choices[0]:
+            return None
+        found = process.extractOne(
+            sound,
+            choices[1],
+            scorer=Levenshtein.normalized_similarity,
+            score_cutoff=self.snap_similarity,
+        )
+        if found is None:
+            return None
+        body = choices[0][found[2]]
+        slots = [p[1:-1] for p in body if p.startswith("<")]
+        pairs = zip(slots, names, strict=True)
+        if any(name not in self._values.get(slot, ()) for slot, name in pairs):
+            return None  # a name of another kind in that slot
+        filled = iter(names)
+        out = " ".join(next(filled) if p.startswith("<") else p for p in body)
+        return (out, float(found[1])) if out != text else None
+
+    def _names_in(self, text: str) -> tuple[list[str], list[str]]:
+        """``text``'s words with each known name (longest first) as one ``<>`` token."""
+        words = text.split()
+        tokens: list[str] = []
+        names: list[str] = []
+        i = 0
+        while i < len(words):
+            for j in range(len(words), i, -1):
+                run = " ".join(words[i:j])
+                if run in self._known and run not in self._phrase_runs:
+                    tokens.append("<>")
+                    names.append(run)
+                    i = j
+                    break
+            else:
+                tokens.append(words[i])
+                i += 1
+        return tokens, names
+
+    def _sound_of(self, tokens: list[str]) -> str:
+        parts = []
+        for token in tokens:
+            part = _SLOT if token.startswith("<") else self._sound(token)
+            if not part:
+                return ""
+            parts.append(part)
+        return "".join(parts)
+
+    def _index_bodies(self) -> None:
+        """Sounds of every phrasing whose slots all take names, grouped by slot count."""
+        if hasattr(self._phones, "learn"):
+            self._phones.learn(w for b in self._bodies for w in b if not w.startswith("<"))
+        grouped: dict[int, tuple[list, list]] = {}
+        for body in self._bodies:
+            slots = [p[1:-1] for p in body if p.startswith("<")]
+            if not all(slot in self._values for slot in slots):
+                continue
+            sound = self._sound_of(list(body))
+            if len(sound) >= MIN_SNAP_PHONES:
+                group = grouped.setdefault(len(slots), ([], []))
+                group[0].append(body)
+                group[1].append(sound)
+        self._bodies_by_slots = grouped
+
+    def _correct_name(self, text: str) -> Correction:
         if not text or text in self._literal or text in self._known:
             return Correction(text)
         candidates: list[Correction] = []
