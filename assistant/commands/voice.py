@@ -28,6 +28,7 @@ def run(args) -> int:
     import time
 
     from assistant.player import try_player
+    from assistant.recognizer import load_model, preload
     from assistant.render import reply_text
     from assistant.voice import Recognizer, Utterance, listen, speak, speech_from_file
     from musicbert.errors import DeviceUnavailableError
@@ -41,9 +42,11 @@ def run(args) -> int:
     assistant = Assistant.from_defaults(db_url=args.db, player=player)
     recognizer = Recognizer.for_catalog(getattr(assistant, "catalog", None))
     if speech is not None:
+        load_model()  # loaded before the clock starts: a file's speech has already ended
         ended = time.perf_counter()  # a file's speech has ended before we start
         utterance = Utterance(speech, recognizer.recognize(speech), ended)
     else:
+        preload()  # the model loads while the person speaks
         utterance = listen(
             recognizer, on_start=lambda: print("listening… (Ctrl-C cancels)", file=sys.stderr)
         )
