@@ -129,6 +129,20 @@ def test_prompt_keeps_the_budget_and_the_order():
     assert len(tokens.ids) <= 50
 
 
+def test_catalog_names_put_the_biggest_artists_first(tmp_path):
+    from collections import Counter
+
+    from assistant.voice import catalog_names
+    from tests.qa_library import ROWS, build_library
+
+    names = catalog_names(build_library(f"sqlite:///{tmp_path / 'lib.db'}"))
+    counts = Counter(row[1] for row in ROWS)
+    assert [counts[a] for a in names["artist"]] == sorted(counts.values(), reverse=True)
+    assert sorted(names["track"]) == sorted(row[0] for row in ROWS)
+    prompt = Recognizer(names).prompt
+    assert names["artist"][0] in prompt and "Help." in prompt
+
+
 def test_transcripts_are_normalised_like_typed_text():
     assert normalise(" Play something by Max-Stack.") == "play something by max stack"
     assert normalise("What's 'Journey's End' about?") == "what's journey's end about"
