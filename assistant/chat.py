@@ -116,6 +116,10 @@ class Chat:
         import warnings
 
         try:
+            if self._make_recognizer is None:  # the speech model loads while the person types
+                from assistant.recognizer import preload
+
+                preload()
             if self._names is not None:
                 self.completer.set_names(self._names())
             with warnings.catch_warnings(record=True) as caught:
@@ -270,7 +274,8 @@ class Chat:
         if not text:
             self.say("(heard something, but no words I know; please try again)")
             return
-        self.say(f"heard: {text}")
+        heard = utterance.transcript.heard or text
+        self.say(f"heard: {heard} -> {text}" if heard != text else f"heard: {text}")
         self.turn(text)
 
 

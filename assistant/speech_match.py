@@ -1,27 +1,116 @@
 """Second pass over a transcript: a misheard name becomes the library name that sounds closest.
 
-pocketsphinx hears the words around a name much better than the name itself:
-"play something by my stop it" for "play something by maxstack", "play not so
-music" for "play battle music". When a transcript is not one of the
+A recogniser hears the words around a name much better than the name itself:
+Whisper without the library's names in its prompt wrote "play something by
+microsoft" and "my ex tech" for "play something by maxstack"; pocketsphinx
+"play not so music" for "play battle music". When a transcript is not one of the
 assistant's phrasings but fits one whose slot holds other words, those words
 are compared by sound (their phones, edit distance with vowels alike) with the
 values of that slot, and the closest value replaces them if at least half of
-its sound agrees. Words that already are names or parts of names ("mozart",
+its sound agrees. Sounds are espeak-ng's pronunciations (its IPA read as
+ARPAbet phones), asked for once per word; without espeak-ng nothing is
+corrected. Words that already are names or parts of names ("mozart",
 "calm piano"), or words the phrasings use themselves ("this track"), are left
-alone: the NLU handles them.
+alone: the NLU handles them. Only library names (artists, titles, albums)
+replace words; a tag ("fast", "calm") is a common word the NLU already knows.
+
+Whisper also mishears the command words of synthetic and accented voices
+("how many tracks i maxstack", "post the music"). A transcript that fits no
+phrasing even after that is compared by sound with every phrasing of at least
+six phones, its names standing in their slots, and becomes the closest one
+if at least 80% of the sound agrees ("how many tracks by maxstack", "pause
+the music"); an out-of-domain question sounds like none and is left as heard.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+import shutil
+import subprocess
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 # ARPAbet vowels: a synthetic or accented voice blurs them first, so they count as one sound
+_SLOT = "\u00a7"  # a name's place in a phrasing's sound
+MIN_SNAP_PHONES = 6  # shorter phrasings ("no", "help") are never snapped to: too many sound alike
 _VOWELS = {"AA", "AE", "AH", "AO", "AW", "AY", "EH", "ER", "EY", "IH", "IY", "OW", "OY", "UH", "UW"}
+
+
+# IPA (as espeak-ng writes it) -> the ARPAbet phones of the pocketsphinx model; longest first
+_IPA = {
+    "tʃ": "CH", "dʒ": "JH", "eɪ": "EY", "aɪ": "AY", "ɔɪ": "OY", "aʊ": "AW", "oʊ": "OW",
+    "əʊ": "OW", "ɪə": "IH R", "eə": "EH R", "ʊə": "UH R", "ɑːɹ": "AA R", "ɔːɹ": "AO R",
+    "æ": "AE", "ɑ": "AA", "ɒ": "AA", "ɔ": "AO", "ʌ": "AH", "ə": "AH", "ɐ": "AH", "ɚ": "ER",
+    "ɜ": "ER", "ɛ": "EH", "e": "EH", "ɪ": "IH", "ᵻ": "IH", "i": "IY", "ʊ": "UH", "u": "UW",
+    "o": "OW", "a": "AE", "ɾ": "T", "ɹ": "R", "r": "R", "l": "L", "ɫ": "L", "m": "M",
+    "n": "N", "ŋ": "NG", "p": "P", "b": "B", "t": "T", "d": "D", "k": "K", "g": "G",
+    "ɡ": "G", "f": "F", "v": "V", "θ": "TH", "ð": "DH", "s": "S", "z": "Z", "ʃ": "SH",
+    "ʒ": "ZH", "h": "HH", "j": "Y", "w": "W", "x": "K", "ç": "HH",
+}  # fmt: skip
+_IGNORED_IPA = set("ˈˌːˑ‿ʔ-_' ")
+
+
+def ipa_to_arpabet(ipa: str) -> str | None:
+    """espeak-ng's IPA for one word as ARPAbet phones (None if a symbol is unknown)."""
+    phones: list[str] = []
+    i = 0
+    while i < len(ipa):
+        if ipa[i] in _IGNORED_IPA:
+            i += 1
+            continue
+        for size in (3, 2, 1):
+            chunk = ipa[i : i + size].replace("ː", "")
+            if ipa[i : i + size] in _IPA or (size > 1 and chunk in _IPA and len(chunk) > 1):
+                key = ipa[i : i + size] if ipa[i : i + size] in _IPA else chunk
+                for phone in _IPA[key].split():
+                    if not phones or phones[-1] != phone:  # "ss" in "maxstack" is one S
+                        phones.append(phone)
+                i += size
+                break
+        else:
+            return None
+    return " ".join(phones) or None
+
+
+def espeak_pronunciations(words: list[str]) -> dict[str, str]:
+    """Words' pronunciations from espeak-ng (empty if it is not installed)."""
+    exe = shutil.which("espeak-ng")
+    if exe is None or not words:
+        return {}
+    text = "".join(f"{w}.\n" for w in words)
+    proc = subprocess.run(
+        [exe, "-q", "--ipa", "-v", "en-us"], input=text, capture_output=True, text=True, timeout=60
+    )
+    lines = [ln.strip() for ln in proc.stdout.splitlines() if ln.strip()]
+    if proc.returncode != 0 or len(lines) != len(words):
+        return {}
+    out = {}
+    for word, ipa in zip(words, lines, strict=True):
+        phones = ipa_to_arpabet(ipa)
+        if phones:
+            out[word] = phones
+    return out
+
+
+class Pronouncer:
+    """Word -> ARPAbet phones by espeak-ng, cached; ``learn`` asks for many words in one call."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, str | None] = {}
+
+    def learn(self, words: Iterable[str]) -> None:
+        missing = sorted({w for w in words if w not in self._cache})
+        if missing:
+            found = espeak_pronunciations(missing)
+            self._cache.update({w: found.get(w) for w in missing})
+
+    def __call__(self, word: str) -> str | None:
+        if word not in self._cache:
+            self.learn([word])
+        return self._cache[word]
 
 
 @dataclass
@@ -44,8 +133,16 @@ class NameMatcher:
         bodies: list[tuple[str, ...]],
         phones: Callable[[str], str | None],
         min_similarity: float = 0.5,
+        targets: Iterable[str] | None = None,
+        snap_similarity: float = 0.8,
     ) -> None:
         self._phones = phones
+        self.snap_similarity = snap_similarity
+        self._bodies = sorted(set(bodies))
+        self._bodies_by_slots: dict[int, tuple[list, list]] | None = None
+        # slots whose values may replace misheard words (default: all); a tag word ("fast",
+        # "calm") is a common word, and the NLU knows those by spelling already
+        self._targets = set(slots) if targets is None else set(targets)
         self.min_similarity = min_similarity
         self._symbols: dict[str, str] = {}
         self._literal = {" ".join(b) for b in bodies if not any(p.startswith("<") for p in b)}
@@ -88,7 +185,99 @@ class NameMatcher:
         self._patterns.sort(key=lambda item: -item[2])
 
     def correct(self, text: str) -> Correction:
-        """``text`` with a misheard name replaced; as it was if it fits or no name is close."""
+        """``text`` with a misheard name replaced, or (when it fits no phrasing) snapped to
+        the phrasing that sounds closest; as it was if it fits or nothing is close."""
+        fixed = self._correct_name(text)
+        if fixed.text and not self._fits(fixed.text):
+            snapped = self._snap(fixed.text)
+            if snapped is not None:
+                return Correction(snapped[0], None, text, None, snapped[1])
+        return fixed
+
+    def _fits(self, text: str) -> bool:
+        """A phrasing or a run of one's words, or a phrasing whose slots hold names (or the
+        phrasing's own words)."""
+        if text in self._literal or text in self._known or text in self._phrase_runs:
+            return True
+        for pattern, _slots, _ in self._patterns:
+            match = pattern.fullmatch(text)
+            if match and all(self._is_name(words) for words in match.groups()):
+                return True
+        return False
+
+    def _snap(self, text: str) -> tuple[str, float] | None:
+        """The phrasing closest in sound to ``text`` (its names kept in the same slots), when
+        at least ``snap_similarity`` of the sound agrees: "how many tracks i maxstack" ->
+        "how many tracks by maxstack", "who can post the deep path" -> "who composed ..."."""
+        if self._bodies_by_slots is None:
+            self._index_bodies()
+        tokens, names = self._names_in(text)
+        sound = self._sound_of(tokens)
+        choices = self._bodies_by_slots.get(len(names), ([], []))
+        if not sound or not choices[0]:
+            return None
+        found = process.extractOne(
+            sound,
+            choices[1],
+            scorer=Levenshtein.normalized_similarity,
+            score_cutoff=self.snap_similarity,
+        )
+        if found is None:
+            return None
+        body = choices[0][found[2]]
+        slots = [p[1:-1] for p in body if p.startswith("<")]
+        pairs = zip(slots, names, strict=True)
+        if any(name not in self._values.get(slot, ()) for slot, name in pairs):
+            return None  # a name of another kind in that slot
+        filled = iter(names)
+        out = " ".join(next(filled) if p.startswith("<") else p for p in body)
+        return (out, float(found[1])) if out != text else None
+
+    def _names_in(self, text: str) -> tuple[list[str], list[str]]:
+        """``text``'s words with each known name (longest first) as one ``<>`` token."""
+        words = text.split()
+        tokens: list[str] = []
+        names: list[str] = []
+        i = 0
+        while i < len(words):
+            for j in range(len(words), i, -1):
+                run = " ".join(words[i:j])
+                if run in self._known and run not in self._phrase_runs:
+                    tokens.append("<>")
+                    names.append(run)
+                    i = j
+                    break
+            else:
+                tokens.append(words[i])
+                i += 1
+        return tokens, names
+
+    def _sound_of(self, tokens: list[str]) -> str:
+        parts = []
+        for token in tokens:
+            part = _SLOT if token.startswith("<") else self._sound(token)
+            if not part:
+                return ""
+            parts.append(part)
+        return "".join(parts)
+
+    def _index_bodies(self) -> None:
+        """Sounds of every phrasing whose slots all take names, grouped by slot count."""
+        if hasattr(self._phones, "learn"):
+            self._phones.learn(w for b in self._bodies for w in b if not w.startswith("<"))
+        grouped: dict[int, tuple[list, list]] = {}
+        for body in self._bodies:
+            slots = [p[1:-1] for p in body if p.startswith("<")]
+            if not all(slot in self._values for slot in slots):
+                continue
+            sound = self._sound_of(list(body))
+            if len(sound) >= MIN_SNAP_PHONES:
+                group = grouped.setdefault(len(slots), ([], []))
+                group[0].append(body)
+                group[1].append(sound)
+        self._bodies_by_slots = grouped
+
+    def _correct_name(self, text: str) -> Correction:
         if not text or text in self._literal or text in self._known:
             return Correction(text)
         candidates: list[Correction] = []
@@ -105,6 +294,10 @@ class NameMatcher:
             if len(odd) != 1:
                 continue
             slot, words = odd[0]
+            if slot not in self._targets:
+                continue
+            if any(f" {name} " in f" {words} " for name in self._known):
+                continue  # a whole name plus other words: the other words were misheard
             best = self._nearest(slot, words)
             if best is None:
                 continue
@@ -154,3 +347,14 @@ class NameMatcher:
                 phone = "V" if phone.rstrip("012") in _VOWELS else phone.rstrip("012")
                 out.append(self._symbols.setdefault(phone, chr(0x100 + len(self._symbols))))
         return "".join(out)
+
+
+def library_matcher(catalog_names: dict[str, Iterable[str]] | None = None) -> NameMatcher:
+    """A matcher over the NLU's phrasings with the library's names in their slots."""
+    from assistant.phrasings import LIBRARY_SLOTS, bodies, load_phrasings, slot_values
+
+    phrasings = load_phrasings()
+    slots = slot_values(phrasings, catalog_names)
+    pronounce = Pronouncer()
+    pronounce.learn(w for values in slots.values() for value in values for w in value)
+    return NameMatcher(slots, bodies(phrasings), pronounce, targets=LIBRARY_SLOTS)

@@ -1,28 +1,34 @@
 """Voice commands: how often a spoken command does what the typed one does, and how fast.
 
 Each in-domain command (names from the demo library) is spoken by espeak-ng
-in several voices and speeds, end-pointed, recognised by pocketsphinx and
-handled by the Assistant. A take is correct when its intent and key entity
-equal those of the same command typed (and the typed command's intent is
-the expected one, else the command is reported as an NLU miss, not counted).
+(several voices and speeds) and flite (three voices), end-pointed, recognised
+by Whisper tiny.en with the library's names in its prompt, and handled by the
+Assistant. A take is correct when its intent and key entity equal those of
+the same command typed (and the typed command's intent is the expected one,
+else the command is reported as an NLU miss, not counted).
 
-End of speech -> answer = the end-pointer's hangover (the silence it must
-hear before it knows the speaker stopped; audio time, a constant) + decoding
-+ handling the turn (measured).
+End of speech -> answer, as ``assistant.voice.listen`` does it: decoding
+starts once the speaker has been quiet for ``early_s`` (audio time), the
+end-pointer confirms the end after ``hangover_s``, and the turn is handled
+once both are done: max(early_s + decoding, hangover_s) + handling the turn
+(decoding and handling measured here, on the speech ``listen`` would decode).
 
 Two sets are measured and reported apart: COMMANDS, the set the recogniser
 was developed against, and HELD_OUT, other phrasings and other demo-library
 names that were not looked at while tuning (a guard against fitting the
 recogniser to twenty sentences).
 
-Usage: .venv/bin/python benchmarks/voice.py [--db URL] [--quick]
-Writes benchmarks/results/voice.json. Targets: accuracy >= 90%, <= 0.7 s.
+Usage: .venv/bin/python benchmarks/voice.py [--db URL] [--quick] [--threads N]
+Writes benchmarks/results/voice.json. Targets: accuracy >= 97%, p50 <= 0.8 s, p95 <= 1.2 s.
+pocketsphinx, measured by this script's previous version on the same commands
+and the five espeak-ng voices: 85% / 81% (held out), 0.52 s median.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -31,6 +37,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 # (command, expected intent, key entity name or None)
 COMMANDS = [
@@ -80,7 +87,17 @@ HELD_OUT = [
     ("thanks so much", "thank", None),
 ]
 SETS = {"main": COMMANDS, "held_out": HELD_OUT}
-VOICES = [("en-us", 140), ("en-us", 175), ("en-gb", 140), ("en-gb", 175), ("en+f3", 175)]
+VOICES = [
+    ("en-us", 140),
+    ("en-us", 175),
+    ("en-gb", 140),
+    ("en-gb", 175),
+    ("en+f3", 175),
+    ("flite:slt", 175),
+    ("flite:rms", 175),
+    ("flite:awb", 160),
+]
+TARGETS = {"command_accuracy": 0.97, "answer_s_p50": 0.8, "answer_s_p95": 1.2}
 
 
 def key_of(reply, entity: str | None) -> tuple[str | None, str | None]:
@@ -103,19 +120,36 @@ def percentile(values: list[float], q: float) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", help="catalog URL (default: $MUSICBERT_DB or the home's SQLite)")
-    parser.add_argument("--quick", action="store_true", help="two voices only")
+    parser.add_argument("--quick", action="store_true", help="three voices only")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads for decoding")
     args = parser.parse_args()
 
+    import shutil
+
     from assistant.dialogue import Assistant
-    from assistant.speech_grammar import spoken_words
+    from assistant.phrasings import spoken_words
+    from assistant.recognizer import load_model, normalise
     from assistant.voice import EndpointerConfig, Recognizer, speech_from_file, write_speech
 
-    voices = VOICES[1:3] if args.quick else VOICES
+    voices = [VOICES[1], VOICES[2], VOICES[5]] if args.quick else VOICES
+    if shutil.which("flite") is None:
+        print("flite is not installed: its voices are left out", file=sys.stderr)
+        voices = [v for v in voices if not v[0].startswith("flite:")]
+    db_url = args.db or os.environ.get("MUSICBERT_DB")
+    if db_url is None:  # the demo library's names, built in seconds (benchmarks/voice_library.py)
+        from voice_library import build_names_library
+
+        home = Path(tempfile.mkdtemp(prefix="voice-bench-"))
+        os.environ["MUSICBERT_HOME"] = str(home)
+        db_url = f"sqlite:///{home / 'catalog.db'}"
+        print(f"demo-library names: {build_names_library(db_url)} tracks", file=sys.stderr)
     started = time.perf_counter()
-    assistant = Assistant.from_defaults(db_url=args.db, player=None)
+    assistant = Assistant.from_defaults(db_url=db_url, player=None)
+    load_model(args.threads)
     recognizer = Recognizer.for_catalog(getattr(assistant, "catalog", None))
     setup_s = time.perf_counter() - started
     hangover = EndpointerConfig().hangover_s
+    early = EndpointerConfig().early_s
 
     rows = []
     nlu_misses = []
@@ -142,15 +176,15 @@ def main() -> int:
                             "command": text,
                             "voice": voice,
                             "speed": speed,
-                            "heard": heard.text,
-                            "speech_model": heard.model,
-                            "words_exact": heard.text == " ".join(spoken_words(text)),
+                            "heard": heard.heard,
+                            "text": heard.text,
+                            "words_exact": heard.text == normalise(" ".join(spoken_words(text))),
                             "correct": spoken == typed and typed[0] == intent,
                             "spoken_parse": spoken,
                             "typed_parse": typed,
                             "decode_s": t1 - t0,
                             "handle_s": t2 - t1,
-                            "answer_s": hangover + (t2 - t0),
+                            "answer_s": max(hangover, early + t1 - t0) + (t2 - t1),
                         }
                     )
     missed = {(m["set"], m["command"]) for m in nlu_misses}
@@ -186,12 +220,18 @@ def main() -> int:
         "answer_s_p95": round(percentile(answer, 0.95), 3),
         "decode_s_median": round(statistics.median(decode), 3),
         "handle_s_median": round(statistics.median(handle), 3),
+        "decode_s_p95": round(percentile(decode, 0.95), 3),
         "hangover_s": hangover,
+        "early_s": early,
+        "threads": args.threads,
+        "prompt": recognizer.prompt,
         "setup_s": round(setup_s, 2),
-        "targets": {"command_accuracy": 0.9, "answer_s": 0.7},
-        "ratio_accuracy_to_target": round(accuracy / 0.9, 3),
-        "ratio_held_out_accuracy_to_target": round(by_set["held_out"] / 0.9, 3),
-        "ratio_answer_median_to_target": round(statistics.median(answer) / 0.7, 3),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "targets": TARGETS,
+        "ratio_accuracy_to_target": round(accuracy / TARGETS["command_accuracy"], 3),
+        "ratio_held_out_accuracy_to_target": round(by_set["held_out"] / 0.95, 3),
+        "ratio_answer_p50_to_target": round(statistics.median(answer) / 0.8, 3),
+        "ratio_answer_p95_to_target": round(percentile(answer, 0.95) / 1.2, 3),
         "voices": [f"{v} -s {s}" for v, s in voices],
         "nlu_misses": nlu_misses,
     }
@@ -204,6 +244,7 @@ def main() -> int:
             print(
                 f"{text:36} {right:>3}/{len(takes):<2} {same:>3}/{len(takes):<2}  "
                 f"{takes[0]['heard']}"
+                + ("" if takes[0]["heard"] == takes[0]["text"] else f" -> {takes[0]['text']}")
             )
         print()
     print(f"{'voice':16}" + "".join(f"{name:>10}" for name in SETS))
@@ -212,15 +253,19 @@ def main() -> int:
         print(f"{label:16}" + "".join(f"{by_voice[name][label]:>10.1%}" for name in SETS))
     print()
     print(f"{'metric':28} {'value':>8} {'target':>8}")
-    print(f"{'command accuracy (main)':28} {accuracy:>8.1%} {'>= 90%':>8}")
-    print(f"{'command accuracy (held out)':28} {by_set['held_out']:>8.1%} {'>= 90%':>8}")
+    print(f"{'command accuracy (main)':28} {accuracy:>8.1%} {'>= 97%':>8}")
+    print(f"{'command accuracy (held out)':28} {by_set['held_out']:>8.1%} {'>= 95%':>8}")
     for name, share in summary["words_exact"].items():
         print(f"{'words exactly right, ' + name:28} {share:>8.1%}")
-    print(f"{'end of speech -> answer p50':28} {summary['answer_s_median']:>7.3f}s {'<= 0.7s':>8}")
-    print(f"{'end of speech -> answer p95':28} {summary['answer_s_p95']:>7.3f}s")
-    print(f"{'  of which decoding p50':28} {summary['decode_s_median']:>7.3f}s")
-    print(f"{'  of which the turn p50':28} {summary['handle_s_median']:>7.3f}s")
-    print(f"{'  of which hangover':28} {hangover:>7.3f}s")
+    print(f"{'end of speech -> answer p50':28} {summary['answer_s_median']:>7.3f}s {'<= 0.8s':>8}")
+    print(f"{'end of speech -> answer p95':28} {summary['answer_s_p95']:>7.3f}s {'<= 1.2s':>8}")
+    print(
+        f"{'  decoding p50 / p95':28} {summary['decode_s_median']:>7.3f}s "
+        f"{summary['decode_s_p95']:>7.3f}s"
+    )
+    print(f"{'  the turn p50':28} {summary['handle_s_median']:>7.3f}s")
+    print(f"{'  silence before decoding':28} {early:>7.3f}s (hangover {hangover:.2f}s)")
+    print(f"{'load average (1, 5, 15 min)':28} {summary['load_average']}")
     if nlu_misses:
         print(f"\n{len(nlu_misses)} command(s) not counted (the typed text already misparsed):")
         for miss in nlu_misses:

@@ -9,6 +9,7 @@ APT_PACKAGES=(
   libportaudio2 libasound2-plugins alsa-utils   # PortAudio for sounddevice; ALSA file plugin in tests
   libsndfile1 sox libsox-fmt-all ffmpeg         # decoding and test fixtures
   espeak-ng                                     # spoken answers, synthesised speech in tests
+  flite                                         # more synthesised voices for the voice tests
   fluidsynth fluid-soundfont-gm timgm6mb-soundfont   # rendering scores to audio
   postgresql                                    # the PostgreSQL tests start their own server
   wesnoth-1.16-music singularity-music          # the demo library's recordings

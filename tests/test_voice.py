@@ -1,8 +1,10 @@
-"""Voice: espeak-ng speaks commands, pocketsphinx hears them, from files and through PortAudio.
+"""Voice: synthesised commands, Whisper hears them, from files and through PortAudio.
 
-Speech is made here by espeak-ng (several voices and speeds, names from the
-demo library). Capture goes through a real PortAudio input stream whose ALSA
-device reads a file (tests/alsa_harness.py). Nothing is mocked.
+Speech is made here by espeak-ng and flite (several voices and speeds, names
+from the demo library). Recognition is the real Whisper tiny.en from its
+wheel. Capture goes through a real PortAudio input stream whose ALSA device
+reads a file (tests/alsa_harness.py). Nothing is mocked. Without espeak-ng,
+flite or the Whisper wheel these tests skip, and fail where CI=true.
 """
 
 from __future__ import annotations
@@ -16,15 +18,17 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from assistant.speech_grammar import (
-    build_speech_model,
-    dictionary,
-    ipa_to_arpabet,
-    load_phrasings,
-    number_words,
-    spoken_words,
+from assistant.endpoint import Endpointer, EndpointerConfig
+from assistant.phrasings import load_phrasings, number_words, short_commands, spoken_words
+from assistant.recognizer import (
+    PINNED_SHA256,
+    build_prompt,
+    model_dir,
+    normalise,
+    ranked_names,
+    verified_model_dir,
 )
-from assistant.speech_match import NameMatcher
+from assistant.speech_match import NameMatcher, Pronouncer, ipa_to_arpabet, library_matcher
 from assistant.voice import (
     FRAME,
     RATE,
@@ -37,7 +41,7 @@ from assistant.voice import (
     speech_from_file,
     write_speech,
 )
-from musicbert.errors import AudioError, UnsupportedFormatError
+from musicbert.errors import AudioError, CheckpointError, UnsupportedFormatError
 from tests.alsa_harness import (
     no_device_env,
     run_musicbert,
@@ -45,8 +49,13 @@ from tests.alsa_harness import (
     write_alsa_config,
     write_capture_input,
 )
+from tests.real_parts import require_speech
 
-pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")
+
+@pytest.fixture(scope="module", autouse=True)
+def _speech_parts():
+    require_speech()
+
 
 # Commands with names from the demo library, each said by every voice at every speed.
 COMMANDS = [
@@ -55,12 +64,18 @@ COMMANDS = [
     "how many tracks by maxstack",
     "play battle music",
 ]
-VOICES = [("en-us", 175), ("en-gb", 140), ("en+f3", 175)]
+VOICES = [("en-us", 175), ("en-gb", 140), ("en+f3", 175), ("flite:slt", 175)]
+# Names as the demo library has them (a subset): what the prompt and the matcher hold.
+LIBRARY = {
+    "artist": ["Maxstack", "Doug Kaufman", "Wolfgang Amadeus Mozart", "Scott Joplin"],
+    "track": ["Battle Music", "The Deep Path", "Siege of Laurelmor", "Maple Leaf Rag", "Nebula"],
+    "album": ["The Battle for Wesnoth OST"],
+}
 
 
 @pytest.fixture(scope="module")
 def recognizer() -> Recognizer:
-    return Recognizer()
+    return Recognizer(LIBRARY)
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +88,7 @@ def spoken(tmp_path_factory) -> dict[tuple[str, str, int], Path]:
     }
 
 
-# -- the speech model --------------------------------------------------------------------
+# -- phrasings, prompt, weights ---------------------------------------------------------
 
 
 def test_numbers_and_decades_are_spelled_as_spoken():
@@ -86,54 +101,110 @@ def test_numbers_and_decades_are_spelled_as_spoken():
     )
 
 
-def test_espeak_ipa_becomes_model_phones():
-    assert ipa_to_arpabet("mˈæksstæk") == "M AE K S T AE K"
-    assert ipa_to_arpabet("nˈoʊlz") == "N OW L Z"
-    assert ipa_to_arpabet("dʒˈɜːniz") == "JH ER N IY Z"
-    assert ipa_to_arpabet("☃") is None
+def test_short_commands_come_from_the_nlu_data_one_intent_at_a_time():
+    commands = short_commands(load_phrasings())
+    assert "help" in commands[:8] and "pause" in commands
+    assert all(len(c.split()) <= 4 and "<" not in c for c in commands)
+    assert "what's the weather" not in commands  # out of scope, not a command
 
 
-def test_speech_model_covers_intents_and_catalog_names():
-    phrasings = load_phrasings()
-    intents = {t.intent for t in phrasings.templates}
-    assert {"play_music", "recommend", "playback_control", "ask_stats"} <= intents
-    known = {"play": "P L EY", "by": "B AY", "some": "S AH M", "music": "M Y UW Z IH K"}
-    model = build_speech_model(
-        phrasings,
-        lambda w: known.get(w) or ("X" if w.isalpha() and len(w) < 12 else None),
-        catalog_names={"artist": ["Zq Newname"]},
-        guess=lambda words: {w: "Z IY" for w in words},
+def test_prompt_keeps_the_budget_and_the_order():
+    names = ranked_names(
+        {
+            "artist": ["Maxstack", "Doug Kaufman"],
+            "track": ["Battle Music", "Der Lindenbaum (Winterreise)"],
+            "album": ["Piano Pieces (rendered)"],
+        }
     )
-    assert "newname" in model.vocabulary and "zq" in model.vocabulary
-    assert model.arpa.startswith("\\data\\") and "\\end\\" in model.arpa
-    assert model.templates > 100
+    assert names == ["Maxstack", "Battle Music", "Doug Kaufman", "Der Lindenbaum", "Piano Pieces"]
+    prompt = build_prompt(["help", "next track"], names)
+    assert prompt.startswith("Help. Next track. Maxstack, Battle Music,")
+    many = [f"Name Number {i}" for i in range(500)]
+    short = build_prompt(["help"], many, budget=50)
+    assert "Name Number 0," in short and "Name Number 400" not in short
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(model_dir() / "tokenizer.json"))
+    tokens = tokenizer.encode(short, add_special_tokens=False)
+    assert len(tokens.ids) <= 50
 
 
-# Names as the demo library has them (a subset): what the recogniser's slots are filled with.
-LIBRARY = {
-    "artist": ["Maxstack", "Doug Kaufman", "Wolfgang Amadeus Mozart", "Scott Joplin"],
-    "track": ["Battle Music", "The Deep Path", "Siege of Laurelmor", "Maple Leaf Rag", "Nebula"],
-    "album": ["The Battle for Wesnoth OST"],
-}
+def test_catalog_names_put_the_biggest_artists_first(tmp_path):
+    from collections import Counter
+
+    from assistant.voice import catalog_names
+    from tests.qa_library import ROWS, build_library
+
+    names = catalog_names(build_library(f"sqlite:///{tmp_path / 'lib.db'}"))
+    counts = Counter(row[1] for row in ROWS)
+    assert [counts[a] for a in names["artist"]] == sorted(counts.values(), reverse=True)
+    assert sorted(names["track"]) == sorted(row[0] for row in ROWS)
+    prompt = Recognizer(names).prompt
+    assert names["artist"][0] in prompt and "Help." in prompt
+
+
+def test_transcripts_are_normalised_like_typed_text():
+    assert normalise(" Play something by Max-Stack.") == "play something by max stack"
+    assert normalise("What's 'Journey's End' about?") == "what's journey's end about"
+
+
+def test_whisper_weights_are_found_and_pinned(tmp_path, monkeypatch):
+    folder = verified_model_dir()
+    assert folder.name == "model" and set(PINNED_SHA256) <= {p.name for p in folder.iterdir()}
+    bad = tmp_path / "model"
+    bad.mkdir()
+    for name in PINNED_SHA256:
+        if name != "model.bin":
+            shutil.copy(folder / name, bad / name)
+    (bad / "model.bin").write_bytes(b"not a model")
+    monkeypatch.setenv("MUSICBERT_WHISPER_DIR", str(bad))
+    with pytest.raises(CheckpointError, match="sha256 mismatch"):
+        verified_model_dir()
+    (bad / "model.bin").unlink()
+    with pytest.raises(CheckpointError, match="missing"):
+        verified_model_dir()
+
+
+# -- matching names by sound -------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def library_recognizer() -> Recognizer:
-    return Recognizer(LIBRARY)
+def matcher() -> NameMatcher:
+    return library_matcher(LIBRARY)
 
 
-@pytest.fixture(scope="module")
-def matcher(library_recognizer) -> NameMatcher:
-    return library_recognizer.names
+def test_espeak_ipa_becomes_phones():
+    assert ipa_to_arpabet("mˈæksstæk") == "M AE K S T AE K"
+    assert ipa_to_arpabet("☃") is None
+    assert Pronouncer()("maxstack") == "M AE K S T AE K"
 
 
 def test_misheard_names_become_the_closest_library_name(matcher):
-    # what pocketsphinx made of espeak-ng saying these names
-    assert matcher.correct("play something by my stop it").text == "play something by maxstack"
-    fixed = matcher.correct("play not so music")
-    assert fixed.text == "play battle music"
-    assert (fixed.slot, fixed.heard, fixed.name) == ("track", "not so music", "battle music")
-    assert matcher.correct("play like leaf rag").text == "play maple leaf rag"
+    # what Whisper and pocketsphinx made of synthesised voices saying these names
+    for heard, meant in [
+        ("play something by my ex tech", "play something by maxstack"),
+        ("play something by max stack", "play something by maxstack"),
+        ("who composed the deep past", "who composed the deep path"),
+        ("play like leaf rag", "play maple leaf rag"),
+    ]:
+        assert matcher.correct(heard).text == meant, heard
+    fixed = matcher.correct("play bottle music")
+    assert (fixed.text, fixed.slot, fixed.heard) == ("play battle music", "track", "bottle music")
+
+
+def test_a_misheard_command_word_snaps_to_the_phrasing_that_sounds_closest(matcher):
+    # what Whisper tiny.en made of espeak-ng and flite voices
+    for heard, meant in [
+        ("how many tracks i maxstack", "how many tracks by maxstack"),
+        ("post the music", "pause the music"),
+        ("play something like doug kaufman", "play something by doug kaufman"),  # an artist
+    ]:
+        assert matcher.correct(heard).text == meant, heard
+    # an artist is never put where a phrasing wants a title, nor a short word snapped
+    assert matcher.correct("more like maxstack").text == "more like maxstack"
+    assert matcher.correct("hell").text == "hell"
+    # the cost: a phrasing the NLU data lacks may become its sound-alike that it has
+    assert matcher.correct("play something like this").text == "play something like it"
 
 
 def test_name_correction_leaves_known_and_unrelated_words_alone(matcher):
@@ -142,26 +213,13 @@ def test_name_correction_leaves_known_and_unrelated_words_alone(matcher):
         "play something by mozart",  # part of a name: the NLU resolves it
         "recommend some calm piano music",  # names in a row, no phrasing has exactly
         "how long is this track",  # a phrasing's own words in the slot's place
-        "play something like this",
+        "play something like it",
         "next track",
         "what's the capital of peru",  # fits no phrasing
+        "play something by queen",  # a third of the sound or less: not a library name
         "",
     ]:
         assert matcher.correct(text).text == text
-
-
-def test_matching_uses_real_pronunciations():
-    """Vowels count as one sound: a voice's vowels drift first."""
-    import pocketsphinx
-
-    words = dictionary(str(Path(pocketsphinx.get_model_path()) / "en-us" / "cmudict-en-us.dict"))
-    slots = {"artist": [["amy", "beach"], ["scott", "joplin"]]}
-    m = NameMatcher(slots, [("play", "something", "by", "<artist>")], words.get)
-    assert m.correct("play something by amy beech").text == "play something by amy beach"
-    for other in ["queen", "my friend"]:  # a third of the sound or less: not a library name
-        assert m.correct(f"play something by {other}").text == f"play something by {other}"
-    m.min_similarity = 1.0
-    assert m.correct("play something by amy peach").text == "play something by amy peach"
 
 
 # -- end-pointing and bad audio ----------------------------------------------------------
@@ -225,39 +283,62 @@ def test_cli_rejects_bad_files_in_one_line(tmp_path):
 
 
 def test_synthesised_commands_are_recognised(spoken, recognizer):
-    heard = {key: recognizer.recognize(speech_from_file(wav)).text for key, wav in spoken.items()}
-    right = [key for key, text in heard.items() if text == key[0]]
-    # most commands are recognised word for word in some voice, and about half of all takes
-    # (espeak-ng's female voice is the weak spot: "maxstack" comes out as "mozart")
-    assert len({key[0] for key in right}) >= len(COMMANDS) - 1, heard
-    assert len(right) >= 0.45 * len(heard), heard  # benchmarks/voice.py measures the rate
+    """Most takes parse as the typed command does (intent and entities) and about half
+    are word for word: a floor against regressions, well under what benchmarks/voice.py
+    measures (85%); 11 of these 16 on the first run. en+f3 and "who composed" are the
+    weak spots ("play something like a government", "who can pose the deep path")."""
+    from tests.dialogue_library import shared_models
+
+    nlu = shared_models()[1]
+
+    def key(text: str) -> tuple:
+        parse = nlu.parse(text)
+        return parse.intent, sorted((e.entity, e.value) for e in parse.entities)
+
+    heard = {k: recognizer.recognize(speech_from_file(wav)) for k, wav in spoken.items()}
+    texts = {k: t.text for k, t in heard.items()}
+    same_parse = [k for k, t in heard.items() if key(t.text) == key(k[0])]
+    assert len(same_parse) >= 10, texts
+    assert sum(t.text == k[0] for k, t in heard.items()) >= len(heard) // 2, texts
+    assert all(t.model == "whisper" and t.decode_s > 0 for t in heard.values())
 
 
 @pytest.mark.parametrize(
     "text, voice, speed, intent, entity",
     [
-        ("play something by maxstack", "en-us", 175, "play_music", ("artist", "Maxstack")),
+        ("play something by maxstack", "en+f3", 175, "play_music", ("artist", "Maxstack")),
         ("put on siege of laurelmor", "en-us", 140, "play_music", ("track", "Siege of Laurelmor")),
-        ("volume up", "en-gb", 175, "playback_control", ("control", "volume_up")),
-        ("pause the music", "en+f3", 175, "playback_control", ("control", "pause")),
+        ("volume up", "flite:rms", 175, "playback_control", ("control", "volume_up")),
+        ("help", "en-gb", 140, "help", None),
+        ("pause the music", "flite:awb", 160, "playback_control", ("control", "pause")),
     ],
 )
 def test_spoken_names_and_short_commands_parse_like_typed(
-    tmp_path, library_recognizer, text, voice, speed, intent, entity
+    tmp_path, recognizer, text, voice, speed, intent, entity
 ):
-    """espeak-ng -> pocketsphinx with the library's names -> the NLU: the typed command's parse.
-
-    The names are spelled from dictionary pieces or espeak-ng's rules; they only
-    reach the decoder's search if it is updated after they are added.
-    """
+    """synthesised speech -> Whisper with the library's names -> the NLU: the typed parse."""
     from tests.dialogue_library import shared_models
 
     wav = write_speech(text, tmp_path / "cmd.wav", voice, speed)
-    heard = library_recognizer.recognize(speech_from_file(wav))
-    assert heard.model in {"domain", "short"}  # slot-free commands may come from either search
+    heard = recognizer.recognize(speech_from_file(wav))
     parse = shared_models()[1].parse(heard.text)
     assert parse.intent == intent, (heard, parse.ranking)
-    assert (entity[0], entity[1]) in [(e.entity, e.value) for e in parse.entities], heard
+    if entity:
+        assert entity in [(e.entity, e.value) for e in parse.entities], heard
+
+
+def test_a_name_outside_the_prompt_is_matched_by_sound(tmp_path):
+    """With more names than fit the prompt, a name left out is still found by its sound."""
+    names = {
+        "artist": [f"Composer Number {i}" for i in range(200)] + ["Maxstack"],
+        "track": [],
+        "album": [],
+    }
+    rec = Recognizer(names)
+    assert "Maxstack" not in rec.prompt
+    wav = write_speech("play something by maxstack", tmp_path / "cmd.wav", "en-us", 150)
+    heard = rec.recognize(speech_from_file(wav))
+    assert heard.text == "play something by maxstack", heard
 
 
 def test_recognition_is_repeatable(spoken, recognizer):
@@ -274,7 +355,7 @@ CAPTURE = textwrap.dedent(
     from assistant.voice import Recognizer, listen
     from musicbert.errors import MusicBertError
     cancel = os.environ.get("CANCEL") == "1"
-    rec = Recognizer()
+    rec = Recognizer({"artist": ["Doug Kaufman"], "track": [], "album": []})
     def start():
         if cancel:
             os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while recording
@@ -300,7 +381,8 @@ def capture(tmp_path: Path, wav: Path | None, env_extra: dict | None = None, **k
 def test_microphone_capture_hears_the_same_command(tmp_path, spoken, recognizer):
     wav = spoken[(COMMANDS[0], "en-us", 175)]
     out = capture(tmp_path, wav)
-    assert out["text"] == recognizer.recognize(speech_from_file(wav)).text == COMMANDS[0]
+    assert out["text"] == recognizer.recognize(speech_from_file(wav)).text
+    assert "doug kaufman" in out["text"]
     assert 1.0 < out["seconds"] < 4.0
 
 
@@ -361,16 +443,20 @@ def test_a_file_that_starts_mid_word_keeps_its_first_syllable(tmp_path):
         assert np.count_nonzero(np.abs(speech) > 1e-2) == loud, text
 
 
-def test_short_command_grammar_holds_slot_free_phrasings_only(recognizer):
-    phrases = set(recognizer.short_phrases)
-    assert {"help", "next one", "thank you", "volume up"} <= phrases
-    assert all(len(p.split()) <= 4 and "<" not in p for p in phrases)
-    assert "what's the weather" not in phrases  # out of scope, not a command
-
-
-@pytest.mark.parametrize("voice, speed", [("en-gb", 140), ("en+f3", 175)])
-def test_short_commands_are_heard_by_their_own_grammar(tmp_path, recognizer, voice, speed):
-    # the domain trigram model heard "song to you" here before the short-command search
-    wav = write_speech("thank you", tmp_path / "thanks.wav", voice, speed)
-    heard = recognizer.recognize(speech_from_file(wav))
-    assert heard.model == "short" and heard.text in {"thank you", "thankyou"}, heard
+def test_endpointer_lets_decoding_start_before_the_hangover(spoken):
+    """listen() decodes after early_s of silence; the end-pointer reports that moment."""
+    samples = read_wav(spoken[(COMMANDS[0], "en-us", 175)])
+    samples = np.concatenate([np.zeros(RATE // 2, np.float32), samples, np.zeros(RATE, np.float32)])
+    config = EndpointerConfig()
+    pointer = Endpointer(config)
+    early_at = None
+    for i in range(0, len(samples) - FRAME + 1, FRAME):
+        pointer.push(samples[i : i + FRAME])
+        if early_at is None and pointer.quiet_s >= config.early_s:
+            early_at = pointer.frames
+        if pointer.done:
+            break
+    assert pointer.done and early_at is not None
+    waited = (pointer.end - early_at) * FRAME / RATE
+    assert waited == pytest.approx(config.hangover_s - config.early_s, abs=0.05)
+    assert pointer.speech_stop() == pointer.last_loud + 1 + round(config.early_s * RATE / FRAME)

@@ -12,8 +12,9 @@ def register(subparsers) -> None:
         help="say one command (microphone, or --file WAV); the transcript is handled like text",
         description=(
             "Record one command from the microphone (or read it from --file), recognise it "
-            "offline with pocketsphinx, print the transcript and handle it exactly like typed "
-            "text. --speak says the answer aloud with espeak-ng."
+            "offline with Whisper tiny.en (prompted with the library's names), print the "
+            "transcript and handle it exactly like typed text. --speak says the answer aloud "
+            "with espeak-ng."
         ),
     )
     parser.add_argument("--file", metavar="WAV", help="read the command from an audio file")
@@ -27,6 +28,7 @@ def run(args) -> int:
     import time
 
     from assistant.player import try_player
+    from assistant.recognizer import load_model, preload
     from assistant.render import reply_text
     from assistant.voice import Recognizer, Utterance, listen, speak, speech_from_file
     from musicbert.errors import DeviceUnavailableError
@@ -40,9 +42,11 @@ def run(args) -> int:
     assistant = Assistant.from_defaults(db_url=args.db, checkpoint=args.checkpoint, player=player)
     recognizer = Recognizer.for_catalog(getattr(assistant, "catalog", None))
     if speech is not None:
+        load_model()  # loaded before the clock starts: a file's speech has already ended
         ended = time.perf_counter()  # a file's speech has ended before we start
         utterance = Utterance(speech, recognizer.recognize(speech), ended)
     else:
+        preload()  # the model loads while the person speaks
         utterance = listen(
             recognizer, on_start=lambda: print("listening… (Ctrl-C cancels)", file=sys.stderr)
         )
