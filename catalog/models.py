@@ -10,6 +10,8 @@ Schema history (each step is a migration in ``catalog.migrations``):
 2. Name keys (``artists.name_key``, ``albums.title_key``, ``tracks.title_key``,
    see ``catalog.names``) so that "beyonce" finds "Beyoncé" through an index;
    an index on ``tags.kind``; at most one artist-less album per title.
+3. On PostgreSQL only: ``embeddings.embedding``, a pgvector copy of ``vector`` kept
+   in step by a trigger (``catalog.pgvector_index``). Nothing changes on SQLite.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship,
 from catalog.names import name_key
 
 #: Bump together with a migration in ``catalog.migrations``.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 TAG_KINDS = ("genre", "mood", "instrument", "other")
 TAG_ORIGINS = ("file", "user", "model")

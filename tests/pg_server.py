@@ -1,10 +1,13 @@
-"""A real, throw-away PostgreSQL 15 server for the tests.
+"""A real, throw-away PostgreSQL server with pgvector for the tests.
 
-The server is created with ``initdb`` and started with ``pg_ctl`` in a private
-temporary directory, listening only on a Unix socket there (no TCP port, so
-parallel test runs never collide), and removed when the test session ends.
+The binaries are those of the ``pgserver`` wheel (PostgreSQL 16.2 with pgvector 0.6.2;
+Debian 12 packages no pgvector), or ``MUSICBERT_PG_BIN``. The server is created with
+``initdb`` and started with ``pg_ctl`` in a private temporary directory, listening only
+on a Unix socket there (no TCP port, so parallel test runs never collide), and removed
+when the test session ends.
 PostgreSQL refuses to run as root, so as root the binaries run as the
-``postgres`` user. Tests skip only when the binaries are absent.
+``postgres`` user. Tests skip only when the binaries are absent, and under ``CI=true``
+they fail instead: CI installs them.
 
 Use it from any test module with ``from tests.pg_server import pg_url`` (the
 package's conftest also registers this module as a plugin). ``pg_url`` is a
@@ -25,8 +28,24 @@ from pathlib import Path
 
 import pytest
 
-#: Debian's location; override with MUSICBERT_PG_BIN for another install.
-PG_BIN = Path(os.environ.get("MUSICBERT_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+def _default_bin() -> Path:
+    """pgserver's bundled PostgreSQL 16 + pgvector; MUSICBERT_PG_BIN overrides it."""
+    if os.environ.get("MUSICBERT_PG_BIN"):
+        return Path(os.environ["MUSICBERT_PG_BIN"])
+    try:
+        import importlib.util
+
+        spec = importlib.util.find_spec("pgserver")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or not spec.submodule_search_locations:
+        return Path("/nonexistent/pgserver/pginstall/bin")
+    # resolved: the postgres user must reach it without following root-only links
+    return Path(next(iter(spec.submodule_search_locations))).resolve() / "pginstall" / "bin"
+
+
+PG_BIN = _default_bin()
 PG_USER = "postgres"
 
 
@@ -154,7 +173,10 @@ def stop_server(server: PgServer) -> None:
 def pg_server() -> Iterator[PgServer]:
     """One PostgreSQL server for the whole test session, removed afterwards."""
     if not (PG_BIN / "initdb").exists() or not (PG_BIN / "pg_ctl").exists():
-        pytest.skip(f"no PostgreSQL server binaries in {PG_BIN} (apt-get install postgresql)")
+        why = f"no PostgreSQL server binaries in {PG_BIN} (pip install pgserver==0.1.4)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{why}; CI installs them, so this is a failure")
+        pytest.skip(why)
     server = start_server()
     try:
         yield server
