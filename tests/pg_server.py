@@ -93,8 +93,13 @@ def _run(run_as: str | None, *args: str) -> None:
         )
 
 
-def start_server() -> PgServer:
-    """initdb + pg_ctl start in a new temporary directory; the caller must stop it."""
+def start_server(root: Path | None = None, settings: dict[str, str] | None = None) -> PgServer:
+    """initdb + pg_ctl start in a new temporary directory; the caller must stop it.
+
+    ``root``: a folder to keep the server in (reused, without initdb, when it already
+    holds one: benchmarks keep their data between runs). ``settings``: extra ``-c``
+    options (``shared_buffers``, ...), overriding the small test defaults.
+    """
     run_as = None
     if os.geteuid() == 0:
         try:
@@ -105,30 +110,39 @@ def start_server() -> PgServer:
             ) from exc
         run_as = PG_USER
     # Not pytest's tmp_path: that lives under a root-only directory the server cannot enter.
-    root = Path(tempfile.mkdtemp(prefix="musicbert-pg-"))
+    keep = root is not None
+    if root is None:
+        root = Path(tempfile.mkdtemp(prefix="musicbert-pg-"))
+    root.mkdir(parents=True, exist_ok=True)
     if run_as:
         os.chown(root, pw.pw_uid, pw.pw_gid)
     os.chmod(root, 0o700)
     data = root / "data"
     try:
-        _run(
-            run_as,
-            str(PG_BIN / "initdb"),
-            "-D",
-            str(data),
-            "-U",
-            PG_USER,
-            "--auth=trust",
-            "--encoding=UTF8",
-            "--locale=C.UTF-8",
-            "--no-sync",
-        )
+        if not (data / "PG_VERSION").exists():
+            _run(
+                run_as,
+                str(PG_BIN / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                PG_USER,
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+                "--no-sync",
+            )
         # Socket only, small memory, no fsync: a test server on a shared 2-core machine.
-        options = (
-            f"-k {root} -c listen_addresses='' -c shared_buffers=16MB "
-            "-c max_connections=40 -c fsync=off -c synchronous_commit=off "
-            "-c full_page_writes=off"
-        )
+        values = {
+            "listen_addresses": "''",
+            "shared_buffers": "16MB",
+            "max_connections": "40",
+            "fsync": "off",
+            "synchronous_commit": "off",
+            "full_page_writes": "off",
+            **(settings or {}),
+        }
+        options = f"-k {root} " + " ".join(f"-c {k}={v}" for k, v in values.items())
         _run(
             run_as,
             str(PG_BIN / "pg_ctl"),
@@ -146,14 +160,15 @@ def start_server() -> PgServer:
     except BaseException:
         log = root / "server.log"
         detail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-        shutil.rmtree(root, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(root, ignore_errors=True)
         if detail:
             raise RuntimeError(f"PostgreSQL did not start:\n{detail}") from None
         raise
     return PgServer(root=root, socket_dir=root, run_as=run_as)
 
 
-def stop_server(server: PgServer) -> None:
+def stop_server(server: PgServer, remove: bool = True) -> None:
     try:
         _run(
             server.run_as,
@@ -161,12 +176,13 @@ def stop_server(server: PgServer) -> None:
             "-D",
             str(server.root / "data"),
             "-m",
-            "immediate",
+            "immediate" if remove else "fast",
             "-w",
             "stop",
         )
     finally:
-        shutil.rmtree(server.root, ignore_errors=True)
+        if remove:
+            shutil.rmtree(server.root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
