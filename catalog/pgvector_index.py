@@ -13,7 +13,8 @@ and ``ORDER BY embedding <#> :q LIMIT k`` together. pgvector 0.6 filters AFTER t
 walk and has no iterative scan, so a filtered search over-fetches: ``hnsw.ef_search``
 is raised to about 2k / (fraction of tracks passing), up to pgvector's 1000. When even
 that cannot be expected to find k tracks (a selective filter), or the walk came back
-short, the same statement runs as an exact scan (index scans off), so a filtered search
+short, the same statement runs as an exact scan (ordered by ``distance + 0``, which the
+HNSW index cannot serve; the filters keep their B-tree indexes), so a filtered search
 returns k results whenever k tracks pass.
 
 ``PgVectorIndex`` answers what ``SearchEngine`` asks of ``catalog.vector_index.VectorIndex``
@@ -31,7 +32,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import Select, String, bindparam, cast, func, literal_column, select, text
+from sqlalchemy import Float, Select, String, bindparam, cast, func, literal_column, select, text
 from sqlalchemy.types import UserDefinedType
 
 from catalog.db import Catalog
@@ -98,6 +99,8 @@ class PgVectorIndex:
         self.checked_at = 0.0
         self.message = ""
         self.has_hnsw = False
+        #: Filtered walks that came back short and were answered by the exact scan.
+        self.fallbacks = 0
         self.path = None  # nothing on disk: the database holds it all
         column = literal_column("embeddings.embedding")
         self._vec = cast(column, Vector(self.dim))
@@ -154,6 +157,7 @@ class PgVectorIndex:
                     f"WHERE model_id = '{model}' AND dim = {self.dim}"
                 )
             )
+            conn.execute(text("ANALYZE embeddings"))  # so the planner knows the rows it serves
         self.has_hnsw = True
         message = (
             f"created the pgvector HNSW index {name} for {self.model_id!r}"
@@ -279,33 +283,35 @@ class PgVectorIndex:
             return "exact", 0
         return "hnsw", max(self.config.ef_search, needed)
 
-    def statement(self, query: np.ndarray, k: int, condition=None) -> Select:
-        """The one SELECT of a search: filters and ``ORDER BY embedding <#> :q LIMIT k``."""
+    def statement(self, query: np.ndarray, k: int, condition=None, exact: bool = False) -> Select:
+        """The one SELECT of a search: filters and ``ORDER BY embedding <#> :q LIMIT k``.
+
+        ``exact`` orders by ``distance + 0``, which the HNSW index cannot answer, so the
+        planner scores every passing row (and still uses the B-tree indexes of filters).
+        """
         q = cast(bindparam("q", vector_literal(query), type_=String), Vector(self.dim))
-        distance = self._vec.op("<#>")(q)
+        distance = self._vec.op("<#>", return_type=Float)(q)
         stmt = select(Embedding.track_id, distance.label("distance")).where(*self._where)
         if condition is not None:
             stmt = stmt.where(condition)
-        return stmt.order_by(distance).limit(k)
+        return stmt.order_by(distance + 0 if exact else distance).limit(k)
 
     def search_one(self, query: np.ndarray, k: int, condition=None, passing: int | None = None):
         """(scores, ids) for one normalised query, best first."""
         how, ef = self.plan(k, passing)
         want = min(k, passing) if passing is not None else min(k, max(self._count, k))
-        stmt = self.statement(query, k, condition)
-        rows = self._run(stmt, how, ef)
+        rows = self._run(self.statement(query, k, condition, exact=how == "exact"), ef)
         if how == "hnsw" and len(rows) < want:  # the walk met too few passing tracks
-            rows = self._run(stmt, "exact", 0)
+            self.fallbacks += 1
+            rows = self._run(self.statement(query, k, condition, exact=True), 0)
         ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
         scores = np.fromiter((-r[1] for r in rows), np.float32, len(rows))
         return scores, ids
 
-    def _run(self, stmt: Select, how: str, ef: int) -> list:
-        with self.catalog.engine.begin() as conn:
-            if how == "hnsw":
+    def _run(self, stmt: Select, ef: int) -> list:
+        with self.catalog.engine.begin() as conn:  # SET LOCAL needs the transaction
+            if ef:
                 conn.execute(text(f"SET LOCAL hnsw.ef_search = {int(ef)}"))
-            else:  # exact: the HNSW index can only be reached by an index scan
-                conn.execute(text("SET LOCAL enable_indexscan = off"))
             return conn.execute(stmt).all()
 
 

@@ -22,8 +22,8 @@ from tests.catalog_sample import SAMPLE, fill_sample
 
 
 @pytest.fixture
-def catalog():
-    with open_catalog() as cat:
+def catalog(catalog_url):
+    with open_catalog(catalog_url) as cat:
         yield cat
 
 
