@@ -44,6 +44,22 @@ def catalog_url(request, isolated_home, monkeypatch):
         server.drop_database(name)
 
 
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def module_catalog_url(request, tmp_path_factory):
+    """Like ``catalog_url``, for a module's shared library (QA engines, the chat)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('catalog') / 'catalog.db'}"
+        return
+    server = request.getfixturevalue("pg_server")
+    name = server.create_database()
+    try:
+        yield server.url(name)
+    finally:
+        server.drop_database(name)
+
+
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     path = _shared_dir()
