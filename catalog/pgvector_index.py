@@ -299,7 +299,7 @@ class PgVectorIndex:
     def search_one(self, query: np.ndarray, k: int, condition=None, passing: int | None = None):
         """(scores, ids) for one normalised query, best first."""
         how, ef = self.plan(k, passing)
-        want = min(k, passing) if passing is not None else min(k, max(self._count, k))
+        want = min(k, passing if passing is not None else self._count)
         rows = self._run(self.statement(query, k, condition, exact=how == "exact"), ef)
         if how == "hnsw" and len(rows) < want:  # the walk met too few passing tracks
             self.fallbacks += 1
