@@ -1,4 +1,4 @@
-"""catalog.queries and catalog.names on a real SQLite catalog (PostgreSQL: test_postgres.py)."""
+"""catalog.queries and catalog.names on a real catalog, SQLite and PostgreSQL (``catalog_url``)."""
 
 from __future__ import annotations
 
