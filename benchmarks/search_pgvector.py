@@ -187,7 +187,7 @@ def uses_hnsw(index: PgVectorIndex, queries: np.ndarray) -> bool:
     stmt = index.statement(queries[0], K)
     sql = str(stmt.compile(index.catalog.engine, compile_kwargs={"literal_binds": True}))
     with index.catalog.engine.begin() as conn:
-        conn.execute(text(f"SET LOCAL hnsw.ef_search = {index.config.ef_search}"))
+        conn.execute(text(f"SET LOCAL hnsw.ef_search = {index.plan(K, None)[1]}"))
         plan = "\n".join(r[0] for r in conn.execute(text("EXPLAIN " + sql)))
     return index_name(MODEL, index.dim) in plan
 
@@ -270,15 +270,15 @@ def bench_size(n: int, args, cache: Path) -> dict:
             flush=True,
         )
         # warm: one pass at the largest ef_search reads the graph into shared buffers
-        index.config = IndexConfig(ef_search=max(args.ef))
+        index.config = IndexConfig(pg_ef_search=max(args.ef))
         timed(index.search, queries, None)
         for ef in args.ef:
-            index.config = IndexConfig(ef_search=ef, pg_hnsw_m=args.m, pg_ef_construction=args.efc)
+            index.config = IndexConfig(pg_ef_search=ef)
             times, found = timed(index.search, queries, None)
             row = row_for("pgvector", "none", times, found, truth)
             report["rows"].append({**row, "ef_search": ef, "uses_hnsw": uses_hnsw(index, queries)})
             _print(row, f"ef_search={ef}")
-        index.config = IndexConfig(ef_search=args.filter_ef)
+        index.config = IndexConfig(pg_ef_search=args.filter_ef)  # None: by size, as shipped
         for label, (query, allowed) in fs.items():
             ftruth = exact_filtered(base, queries[: args.filtered], allowed)
             sql = SqlFilter(query, len(allowed))
@@ -340,8 +340,13 @@ def main() -> int:
     parser.add_argument("--filtered", type=int, default=50, help="queries per filter")
     parser.add_argument("--m", type=int, default=16, help="pgvector HNSW m")
     parser.add_argument("--efc", type=int, default=64, help="pgvector HNSW ef_construction")
-    parser.add_argument("--ef", default="40,100,200,400", help="ef_search values to sweep")
-    parser.add_argument("--filter-ef", type=int, default=100, help="base ef_search, filtered")
+    parser.add_argument("--ef", default="40,100,200,400,700,1000", help="ef_search sweep")
+    parser.add_argument(
+        "--filter-ef",
+        type=int,
+        default=None,
+        help="base ef_search when filtered (default: by size)",
+    )
     parser.add_argument("--shared-buffers", default="2GB")
     parser.add_argument("--cache", default=None, help="vector + FAISS cache (search.py's)")
     parser.add_argument("--keep", default=None, help="keep PostgreSQL's data here")

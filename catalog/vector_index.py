@@ -93,9 +93,12 @@ class IndexConfig:
     #: HNSW cannot delete; it is rebuilt once this fraction of its entries are tombstones.
     compact_ratio: float = 0.25
     #: pgvector (a PostgreSQL catalog, ``catalog.pgvector_index``): HNSW graph degree and
-    #: build effort; ``ef_search`` and ``exact_below`` above apply there too.
+    #: build effort; ``exact_below`` above applies there too.
     pg_hnsw_m: int = 16
     pg_ef_construction: int = 64
+    #: pgvector's hnsw.ef_search for an unfiltered walk; None picks it by the catalog's
+    #: size (``PgVectorIndex.base_ef``), filtered walks raise it by the share that passes.
+    pg_ef_search: int | None = None
     #: OpenMP threads for a small batch of queries. One: on a busy machine, threads
     #: waiting for each other cost a scheduler slice (~20 ms), far more than the search.
     search_threads: int = 1

@@ -164,7 +164,8 @@ def test_filtered_search_hnsw_with_over_fetch_and_exact_for_selective_filters(pg
     even = select(Track.id).join(Artist).where(Artist.name == "even")
     few = select(Track.id).where(Track.duration < 40)  # 40 tracks: 3% pass
     even_ids, few_ids = np.arange(2, 1201, 2), np.arange(1, 41)
-    assert index.plan(10, len(even_ids)) == ("hnsw", max(index.config.ef_search, 40))
+    assert index.base_ef() == 40  # a small catalog
+    assert index.plan(10, len(even_ids)) == ("hnsw", 80)  # half pass: twice the walk
     assert index.plan(10, len(few_ids))[0] == "exact"
     for _ in range(5):
         query = unit[rng.integers(0, 1200)]
@@ -182,7 +183,7 @@ def test_filtered_search_hnsw_with_over_fetch_and_exact_for_selective_filters(pg
 def test_a_walk_that_comes_back_short_falls_back_to_exact(pg_catalog):
     unit = fill(pg_catalog, 1200)
     index = PgVectorIndex.open(
-        pg_catalog, MODEL, DIM, config=IndexConfig(exact_below=10, ef_search=10)
+        pg_catalog, MODEL, DIM, config=IndexConfig(exact_below=10, pg_ef_search=10)
     )
     query = unit[0]
     # the half of the library FARTHEST from the query: the walk around it meets none
