@@ -9,10 +9,12 @@ opened. No FAISS file is used: every process, replica and backup sees the same v
 and a new track is searchable by every process as soon as its batch commits.
 
 A search is one SELECT: the SQL filters (the search's own filter query, as a subquery)
-and ``ORDER BY embedding <#> :q LIMIT k`` together. pgvector 0.6 filters AFTER the graph
-walk and has no iterative scan, so a filtered search over-fetches: ``hnsw.ef_search``
-is raised to about 2k / (fraction of tracks passing), up to pgvector's 1000. When even
-that cannot be expected to find k tracks (a selective filter), or the walk came back
+and ``ORDER BY embedding <#> :q LIMIT k`` together. ``hnsw.ef_search`` follows the
+catalog's size (``base_ef``: recall@10 >= 0.95 at 100k and 1M vectors, measured by
+benchmarks/search_pgvector.py) and k. pgvector 0.6 filters AFTER the graph walk and has
+no iterative scan, so a filtered search over-fetches: ef_search is divided by the share
+of tracks passing (at least 2k / share), up to pgvector's 1000. When even 2k / share
+exceeds that (a selective filter), or the walk came back
 short, the same statement runs as an exact scan (ordered by ``distance + 0``, which the
 HNSW index cannot serve; the filters keep their B-tree indexes), so a filtered search
 returns k results whenever k tracks pass.
