@@ -137,7 +137,7 @@ class PgVectorIndex:
         with self.catalog.engine.connect() as conn:
             if conn.execute(exists, {"n": name}).first():
                 self.has_hnsw = True
-                return f"pgvector HNSW index {name} in the database"
+                return f"index up to date: the pgvector HNSW index {name} is in the database"
         if self.catalog.read_only:
             return "no pgvector HNSW index for this model (read-only catalog): exact search"
         model = self.model_id.replace("'", "''")
@@ -148,7 +148,7 @@ class PgVectorIndex:
             conn.execute(select(func.pg_advisory_xact_lock(_PG_INDEX_LOCK)))
             if conn.execute(exists, {"n": name}).first():
                 self.has_hnsw = True
-                return f"pgvector HNSW index {name} in the database"
+                return f"index up to date: the pgvector HNSW index {name} is in the database"
             conn.execute(text("SET LOCAL maintenance_work_mem = '1GB'"))
             conn.execute(
                 text(
