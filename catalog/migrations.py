@@ -33,6 +33,7 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.exc import DBAPIError
 
 from catalog.models import SCHEMA_VERSION, Base, Meta
 from catalog.names import name_key
@@ -179,12 +180,110 @@ def _add_play_outcomes(conn: Connection) -> None:
     conn.execute(text("ALTER TABLE play_history ADD COLUMN seconds FLOAT"))
 
 
+#: bytea of little-endian float32 -> a unit pgvector ``vector`` (L2-normalised, so inner
+#: product is cosine; a zero vector stays zero), in SQL (no C, no extension of
+#: ours): each 4 bytes rebuilt as sign * 2^(exp-127) * (1 + mantissa / 2^23), subnormals
+#: included, exactly (a float32 survives float8 arithmetic unchanged). PostgreSQL gives
+#: its bit operators one precedence, left to right: hence the parentheses.
+_F4_TO_VECTOR = """
+CREATE OR REPLACE FUNCTION musicbert_f4_vector(b bytea) RETURNS vector
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+  SELECT array_agg(CASE WHEN norm > 0 THEN x / norm ELSE x END ORDER BY i)::real[]::vector
+  FROM (
+    SELECT i, x, sqrt(sum(x * x) OVER ()) AS norm
+    FROM (
+      SELECT i, (CASE WHEN (u >> 31) = 1 THEN -1 ELSE 1 END)::float8 * CASE
+                  WHEN (u >> 23) & 255 = 0 THEN (u & 8388607)::float8 * 2::float8 ^ -149
+                  ELSE (1 + (u & 8388607)::float8 / 8388608) * 2::float8 ^ (((u >> 23) & 255) - 127)
+                END AS x
+      FROM (SELECT i, get_byte(b, 4 * i)::bigint | (get_byte(b, 4 * i + 1)::bigint << 8)
+                      | (get_byte(b, 4 * i + 2)::bigint << 16)
+                      | (get_byte(b, 4 * i + 3)::bigint << 24) AS u
+            FROM generate_series(0, length(b) / 4 - 1) AS i) AS words
+    ) AS floats
+  ) AS unit
+$$
+"""
+
+#: Keeps ``embedding`` in step with ``vector`` in the writer's own transaction, whatever
+#: the writer (ORM, Core, another program). A writer may give both (a bulk copy); an
+#: update that changes ``vector`` but not ``embedding`` recomputes it.
+_SYNC_TRIGGER = """
+CREATE OR REPLACE FUNCTION musicbert_embedding_sync() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.vector IS NULL THEN
+    NEW.embedding := NULL;
+  ELSIF TG_OP = 'INSERT' THEN
+    IF NEW.embedding IS NULL THEN NEW.embedding := musicbert_f4_vector(NEW.vector); END IF;
+  ELSIF NEW.vector IS DISTINCT FROM OLD.vector
+        AND NEW.embedding IS NOT DISTINCT FROM OLD.embedding THEN
+    NEW.embedding := musicbert_f4_vector(NEW.vector);
+  END IF;
+  RETURN NEW;
+END
+$$
+"""
+
+
+def _require_pgvector(conn: Connection) -> None:
+    """``CREATE EXTENSION vector`` where it is missing and allowed; else a clear error."""
+    if conn.execute(text("SELECT 1 FROM pg_extension WHERE extname = 'vector'")).first():
+        return
+    database = conn.execute(text("SELECT current_database()")).scalar()
+    available = text("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'")
+    if not conn.execute(available).first():
+        raise ConfigError(
+            "this PostgreSQL server has no pgvector extension ('vector'), which the catalog "
+            "needs for its vectors: install pgvector on the server (e.g. the "
+            "postgresql-16-pgvector package, or enable it on a managed database) and open "
+            "the catalog again"
+        )
+    try:
+        with conn.begin_nested():
+            conn.execute(text("CREATE EXTENSION IF NOT EXISTS vector"))
+    except DBAPIError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise ConfigError(
+            f"the catalog needs the pgvector extension ('vector') in database {database!r} "
+            f"and this user may not create it ({reason}): ask an administrator to run "
+            f'"CREATE EXTENSION vector;" in {database!r}, then open the catalog again'
+        ) from exc
+
+
+def _add_pgvector(conn: Connection) -> None:
+    """Version 6: on PostgreSQL, ``embeddings.embedding vector`` filled from ``vector``
+    and kept in step by a trigger. The HNSW index is per model (a partial expression
+    index over ``embedding::vector(dim)``), created when a model's index is first opened
+    (``catalog.pgvector_index``). Nothing to do on other databases."""
+    if conn.dialect.name != "postgresql":
+        return
+    _require_pgvector(conn)
+    conn.execute(text("ALTER TABLE embeddings ADD COLUMN IF NOT EXISTS embedding vector"))
+    conn.execute(text(_F4_TO_VECTOR))
+    conn.execute(text(_SYNC_TRIGGER))
+    conn.execute(text("DROP TRIGGER IF EXISTS embeddings_vector_sync ON embeddings"))
+    conn.execute(
+        text(
+            "CREATE TRIGGER embeddings_vector_sync BEFORE INSERT OR UPDATE ON embeddings "
+            "FOR EACH ROW EXECUTE FUNCTION musicbert_embedding_sync()"
+        )
+    )
+    conn.execute(
+        text(
+            "UPDATE embeddings SET embedding = musicbert_f4_vector(vector) "
+            "WHERE vector IS NOT NULL AND embedding IS NULL"
+        )
+    )
+
+
 #: version -> function upgrading a database from version-1 to version.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _add_name_keys,
     3: _refold_name_keys,
     4: _add_lufs,
     5: _add_play_outcomes,
+    6: _add_pgvector,
 }
 
 #: The tables of a catalog; finding some of them without a version means "not ours".
@@ -246,6 +345,7 @@ def upgrade(engine: Engine) -> int:
         _check_not_newer(found)
         if found == 0:
             Base.metadata.create_all(conn)
+            _add_pgvector(conn)  # the one step the ORM's tables do not hold
         else:
             for version in range(found + 1, SCHEMA_VERSION + 1):
                 MIGRATIONS[version](conn)

@@ -13,6 +13,8 @@ Schema history (each step is a migration in ``catalog.migrations``):
 3. Name keys folded again by the one fold that NLU and QA now share too.
 4. Integrated loudness (LUFS) and tempo pulse clarity on ``audio_features``.
 5. How each play ended (``play_history.outcome``: completed / skipped) and its seconds.
+6. On PostgreSQL only: ``embeddings.embedding``, a pgvector copy of ``vector`` kept
+   in step by a trigger (``catalog.pgvector_index``). Nothing changes on SQLite.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship,
 from catalog.names import name_key
 
 #: Bump together with a migration in ``catalog.migrations``.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 TAG_KINDS = ("genre", "mood", "instrument", "other")
 TAG_ORIGINS = ("file", "user", "model")

@@ -378,7 +378,9 @@ class SearchEngine:
         want = max(keep, k * self.RERANK_PER_RESULT, self.RERANK_MIN) if words else keep
         for attempt in range(2):
             over = len(excluded) if allowed is None else 0
-            scores, ids = self.index.search(query, want + over, id_filter=allowed)
+            scores, ids = self.index.search(
+                query, want + over, id_filter=self._index_filter(filters, allowed, excluded)
+            )
             # (id, ranking score, shared-space cosine); the score gains lexical evidence
             candidates = [
                 (int(i), float(s), float(s))
@@ -403,6 +405,19 @@ class SearchEngine:
         if diversity > 0:
             ranked = self._mmr(ranked, k, diversity)
         return ranked[:k]
+
+    def _index_filter(self, filters: SearchFilters, allowed, excluded: set[int]):
+        """What the index searches within: the allowed ids, or for an index that runs SQL
+        (pgvector) the filter query itself, so filters and similarity are one statement."""
+        if allowed is None or not getattr(self.index, "sql_filters", False):
+            return allowed
+        from catalog.pgvector_index import SqlFilter
+
+        with self.catalog.session() as session:
+            query = filter_query(session, filters)
+        if excluded:
+            query = query.where(Track.id.not_in(sorted(excluded)))
+        return SqlFilter(query, len(allowed))
 
     def _fused(self, query, candidates, words: str, allowed, excluded: set[int]):
         """(id, score, cosine) of the candidates, plus tracks tagged with what ``words``

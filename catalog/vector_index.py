@@ -1,5 +1,8 @@
 """A FAISS index over one model's track embeddings, kept in step with the SQL catalog.
 
+(On PostgreSQL the database holds the vectors itself, with pgvector: ``open`` hands back
+a ``catalog.pgvector_index.PgVectorIndex`` and nothing here is used.)
+
 The SQL ``embeddings`` table is the truth; the index is a fast, disposable copy of
 it. Vectors are L2-normalised and compared by inner product (cosine), and the
 index's ids are track ids. The kind of index follows the catalog's size: exact
@@ -89,6 +92,13 @@ class IndexConfig:
     exact_below: int = 4096
     #: HNSW cannot delete; it is rebuilt once this fraction of its entries are tombstones.
     compact_ratio: float = 0.25
+    #: pgvector (a PostgreSQL catalog, ``catalog.pgvector_index``): HNSW graph degree and
+    #: build effort; ``exact_below`` above applies there too.
+    pg_hnsw_m: int = 16
+    pg_ef_construction: int = 64
+    #: pgvector's hnsw.ef_search for an unfiltered walk; None picks it by the catalog's
+    #: size (``PgVectorIndex.base_ef``), filtered walks raise it by the share that passes.
+    pg_ef_search: int | None = None
     #: OpenMP threads for a small batch of queries. One: on a busy machine, threads
     #: waiting for each other cost a scheduler slice (~20 ms), far more than the search.
     search_threads: int = 1
@@ -368,7 +378,15 @@ class VectorIndex:
         config: IndexConfig | None = None,
         path: Path | None = None,
     ) -> VectorIndex:
-        """The catalog's index for ``model_id``, loaded or repaired; ``.message`` says which."""
+        """The catalog's index for ``model_id``, loaded or repaired; ``.message`` says which.
+
+        A PostgreSQL catalog keeps its vectors itself: without an explicit ``path`` its
+        index is a ``catalog.pgvector_index.PgVectorIndex`` and no FAISS file is used.
+        """
+        if path is None and catalog.engine.dialect.name == "postgresql":
+            from catalog.pgvector_index import PgVectorIndex
+
+            return PgVectorIndex.open(catalog, model_id, dim, config=config)  # type: ignore[return-value]
         if path is None:
             folder = index_dir(catalog)
             path = folder / index_filename(model_id) if folder is not None else None

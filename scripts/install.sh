@@ -11,7 +11,6 @@ APT_PACKAGES=(
   espeak-ng                                     # spoken answers, synthesised speech in tests
   flite                                         # more synthesised voices for the voice tests
   fluidsynth fluid-soundfont-gm timgm6mb-soundfont   # rendering scores to audio
-  postgresql                                    # the PostgreSQL tests start their own server
   wesnoth-1.16-music singularity-music          # the demo library's recordings
   tmux                                          # terminal screenshots of the chat
 )
@@ -24,6 +23,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "installing system packages: ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The tests' PostgreSQL (pgserver's binaries, a dev dependency) runs as this user, never root.
+if [ "$(id -u)" -eq 0 ] && ! id -u postgres >/dev/null 2>&1; then
+  useradd --system --no-create-home --shell /usr/sbin/nologin postgres
 fi
 
 PYTHON=${PYTHON:-python3.11}

@@ -1,7 +1,10 @@
 """Fixtures every test module may use.
 
 Each test runs with its own ``MUSICBERT_HOME`` so nothing touches a real
-library. ``shared_dir`` is ``../shared`` when present; tests that need it skip
+library. ``catalog_url`` runs a test once per catalog backend: SQLite (a file in that
+home) and a real PostgreSQL + pgvector server (``tests.pg_server``, a fresh database);
+for the PostgreSQL run ``MUSICBERT_DB`` points at it too, so ``open_catalog()`` and the
+commands a test runs use it. ``shared_dir`` is ``../shared`` when present; tests that need it skip
 with a reason when it is absent.
 """
 
@@ -24,6 +27,38 @@ def isolated_home(tmp_path_factory, monkeypatch) -> Path:
     monkeypatch.setenv("MUSICBERT_HOME", str(home))
     monkeypatch.delenv("MUSICBERT_DB", raising=False)
     return home
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def catalog_url(request, isolated_home, monkeypatch):
+    """The URL of an empty catalog on each backend in turn (see the module docstring)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{isolated_home / 'catalog.db'}"
+        return
+    server = request.getfixturevalue("pg_server")
+    name = server.create_database()
+    url = server.url(name)
+    monkeypatch.setenv("MUSICBERT_DB", url)
+    try:
+        yield url
+    finally:
+        server.drop_database(name)
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def module_catalog_url(request, tmp_path_factory):
+    """Like ``catalog_url``, for a module's shared library (QA engines, the chat)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('catalog') / 'catalog.db'}"
+        return
+    server = request.getfixturevalue("pg_server")
+    name = server.create_database()
+    try:
+        yield server.url(name)
+    finally:
+        server.drop_database(name)
 
 
 @pytest.fixture(scope="session")

@@ -1,10 +1,13 @@
-"""A real, throw-away PostgreSQL 15 server for the tests.
+"""A real, throw-away PostgreSQL server with pgvector for the tests.
 
-The server is created with ``initdb`` and started with ``pg_ctl`` in a private
-temporary directory, listening only on a Unix socket there (no TCP port, so
-parallel test runs never collide), and removed when the test session ends.
+The binaries are those of the ``pgserver`` wheel (PostgreSQL 16.2 with pgvector 0.6.2;
+Debian 12 packages no pgvector), or ``MUSICBERT_PG_BIN``. The server is created with
+``initdb`` and started with ``pg_ctl`` in a private temporary directory, listening only
+on a Unix socket there (no TCP port, so parallel test runs never collide), and removed
+when the test session ends.
 PostgreSQL refuses to run as root, so as root the binaries run as the
-``postgres`` user. Tests skip only when the binaries are absent.
+``postgres`` user. Tests skip only when the binaries are absent, and under ``CI=true``
+they fail instead: CI installs them.
 
 Use it from any test module with ``from tests.pg_server import pg_url`` (the
 package's conftest also registers this module as a plugin). ``pg_url`` is a
@@ -25,8 +28,24 @@ from pathlib import Path
 
 import pytest
 
-#: Debian's location; override with MUSICBERT_PG_BIN for another install.
-PG_BIN = Path(os.environ.get("MUSICBERT_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+def _default_bin() -> Path:
+    """pgserver's bundled PostgreSQL 16 + pgvector; MUSICBERT_PG_BIN overrides it."""
+    if os.environ.get("MUSICBERT_PG_BIN"):
+        return Path(os.environ["MUSICBERT_PG_BIN"])
+    try:
+        import importlib.util
+
+        spec = importlib.util.find_spec("pgserver")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or not spec.submodule_search_locations:
+        return Path("/nonexistent/pgserver/pginstall/bin")
+    # resolved: the postgres user must reach it without following root-only links
+    return Path(next(iter(spec.submodule_search_locations))).resolve() / "pginstall" / "bin"
+
+
+PG_BIN = _default_bin()
 PG_USER = "postgres"
 
 
@@ -74,8 +93,13 @@ def _run(run_as: str | None, *args: str) -> None:
         )
 
 
-def start_server() -> PgServer:
-    """initdb + pg_ctl start in a new temporary directory; the caller must stop it."""
+def start_server(root: Path | None = None, settings: dict[str, str] | None = None) -> PgServer:
+    """initdb + pg_ctl start in a new temporary directory; the caller must stop it.
+
+    ``root``: a folder to keep the server in (reused, without initdb, when it already
+    holds one: benchmarks keep their data between runs). ``settings``: extra ``-c``
+    options (``shared_buffers``, ...), overriding the small test defaults.
+    """
     run_as = None
     if os.geteuid() == 0:
         try:
@@ -86,30 +110,39 @@ def start_server() -> PgServer:
             ) from exc
         run_as = PG_USER
     # Not pytest's tmp_path: that lives under a root-only directory the server cannot enter.
-    root = Path(tempfile.mkdtemp(prefix="musicbert-pg-"))
+    keep = root is not None
+    if root is None:
+        root = Path(tempfile.mkdtemp(prefix="musicbert-pg-"))
+    root.mkdir(parents=True, exist_ok=True)
     if run_as:
         os.chown(root, pw.pw_uid, pw.pw_gid)
     os.chmod(root, 0o700)
     data = root / "data"
     try:
-        _run(
-            run_as,
-            str(PG_BIN / "initdb"),
-            "-D",
-            str(data),
-            "-U",
-            PG_USER,
-            "--auth=trust",
-            "--encoding=UTF8",
-            "--locale=C.UTF-8",
-            "--no-sync",
-        )
+        if not (data / "PG_VERSION").exists():
+            _run(
+                run_as,
+                str(PG_BIN / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                PG_USER,
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+                "--no-sync",
+            )
         # Socket only, small memory, no fsync: a test server on a shared 2-core machine.
-        options = (
-            f"-k {root} -c listen_addresses='' -c shared_buffers=16MB "
-            "-c max_connections=40 -c fsync=off -c synchronous_commit=off "
-            "-c full_page_writes=off"
-        )
+        values = {
+            "listen_addresses": "''",
+            "shared_buffers": "16MB",
+            "max_connections": "40",
+            "fsync": "off",
+            "synchronous_commit": "off",
+            "full_page_writes": "off",
+            **(settings or {}),
+        }
+        options = f"-k {root} " + " ".join(f"-c {k}={v}" for k, v in values.items())
         _run(
             run_as,
             str(PG_BIN / "pg_ctl"),
@@ -127,14 +160,15 @@ def start_server() -> PgServer:
     except BaseException:
         log = root / "server.log"
         detail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-        shutil.rmtree(root, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(root, ignore_errors=True)
         if detail:
             raise RuntimeError(f"PostgreSQL did not start:\n{detail}") from None
         raise
     return PgServer(root=root, socket_dir=root, run_as=run_as)
 
 
-def stop_server(server: PgServer) -> None:
+def stop_server(server: PgServer, remove: bool = True) -> None:
     try:
         _run(
             server.run_as,
@@ -142,19 +176,23 @@ def stop_server(server: PgServer) -> None:
             "-D",
             str(server.root / "data"),
             "-m",
-            "immediate",
+            "immediate" if remove else "fast",
             "-w",
             "stop",
         )
     finally:
-        shutil.rmtree(server.root, ignore_errors=True)
+        if remove:
+            shutil.rmtree(server.root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PgServer]:
     """One PostgreSQL server for the whole test session, removed afterwards."""
     if not (PG_BIN / "initdb").exists() or not (PG_BIN / "pg_ctl").exists():
-        pytest.skip(f"no PostgreSQL server binaries in {PG_BIN} (apt-get install postgresql)")
+        why = f"no PostgreSQL server binaries in {PG_BIN} (pip install pgserver==0.1.4)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{why}; CI installs them, so this is a failure")
+        pytest.skip(why)
     server = start_server()
     try:
         yield server

@@ -50,8 +50,8 @@ def test_wal_and_foreign_keys_are_really_on():
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
 
 
-def test_foreign_keys_are_enforced_and_cascade():
-    with open_catalog() as catalog:
+def test_foreign_keys_are_enforced_and_cascade(catalog_url):
+    with open_catalog(catalog_url) as catalog:
         with pytest.raises(IntegrityError), catalog.session() as session:
             session.add(Tag(track_id=12345, name="orphan"))
         with catalog.session() as session:
@@ -64,8 +64,8 @@ def test_foreign_keys_are_enforced_and_cascade():
             assert session.scalars(select(Tag)).all() == []
 
 
-def test_session_rolls_back_on_error():
-    with open_catalog() as catalog:
+def test_session_rolls_back_on_error(catalog_url):
+    with open_catalog(catalog_url) as catalog:
         with pytest.raises(RuntimeError), catalog.session() as session:
             session.add(_track("/a.wav", "A"))
             session.flush()
@@ -74,8 +74,8 @@ def test_session_rolls_back_on_error():
             assert session.scalars(select(Track)).all() == []
 
 
-def test_orm_round_trip_every_table():
-    with open_catalog() as catalog:
+def test_orm_round_trip_every_table(catalog_url):
+    with open_catalog(catalog_url) as catalog:
         with catalog.session() as session:
             artist = Artist(name="Maxstack")
             album = Album(title="Singularity", artist=artist, year=2012)
@@ -105,10 +105,10 @@ def test_orm_round_trip_every_table():
             assert session.scalars(select(Playlist)).one().items[0].track_id == got.id
 
 
-def test_name_keys_follow_renames_and_core_inserts():
+def test_name_keys_follow_renames_and_core_inserts(catalog_url):
     from sqlalchemy import insert
 
-    with open_catalog() as catalog, catalog.session() as session:
+    with open_catalog(catalog_url) as catalog, catalog.session() as session:
         artist = Artist(name="Sigur Ros")
         session.add(artist)
         session.flush()
@@ -119,8 +119,8 @@ def test_name_keys_follow_renames_and_core_inserts():
     assert keys == {"Sigur Rós": "sigur ros", "Björk": "bjork"}
 
 
-def test_artist_less_albums_are_unique_by_title():
-    with open_catalog() as catalog:
+def test_artist_less_albums_are_unique_by_title(catalog_url):
+    with open_catalog(catalog_url) as catalog:
         with catalog.session() as session:
             session.add(Album(title="Mixtape"))
         with pytest.raises(IntegrityError), catalog.session() as session:

@@ -58,10 +58,9 @@ def test_track_table_fits_the_width():
 
 
 @pytest.fixture(scope="module")
-def library(tmp_path_factory):
-    url = f"sqlite:///{tmp_path_factory.mktemp('chat') / 'chat.db'}"
-    build_library(url)
-    return url
+def library(module_catalog_url):
+    build_library(module_catalog_url).close()
+    return module_catalog_url
 
 
 @pytest.fixture(scope="module")

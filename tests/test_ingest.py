@@ -24,8 +24,8 @@ from tests.audio_fixtures import write_audio
 
 
 @pytest.fixture
-def catalog(tmp_path):
-    cat = open_catalog(f"sqlite:///{tmp_path / 'test.db'}")
+def catalog(catalog_url):
+    cat = open_catalog(catalog_url)
     yield cat
     cat.close()
 
@@ -158,16 +158,6 @@ def test_cli_json_summary(library, capsys):
     assert cli_main(["ingest", str(library), "--no-embed", "--workers", "1", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["added"] == 3 and out["skipped"][0]["reason"].startswith("unsupported format")
-
-
-def test_ingest_into_postgresql(pg_url, library):
-    catalog = open_catalog(pg_url)
-    try:
-        summary = ingest(catalog, [library], workers=1, progress=False)
-        assert summary.added == 3
-        assert ingest(catalog, [library], workers=1, progress=False).unchanged == 3
-    finally:
-        catalog.close()
 
 
 def test_model_tag_selection_keeps_top_few_per_model():

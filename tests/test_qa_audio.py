@@ -9,9 +9,10 @@ from tests.qa_library import build_library
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory):
-    db = tmp_path_factory.mktemp("qa") / "catalog.db"
-    return QAEngine(build_library(f"sqlite:///{db}"))
+def engine(module_catalog_url):
+    catalog = build_library(module_catalog_url)
+    yield QAEngine(catalog)
+    catalog.close()
 
 
 def test_tempo_key_loudness(engine):

@@ -1,4 +1,4 @@
-"""catalog.queries and catalog.names on a real SQLite catalog (PostgreSQL: test_postgres.py)."""
+"""catalog.queries and catalog.names on a real catalog, SQLite and PostgreSQL (``catalog_url``)."""
 
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ from tests.catalog_sample import SAMPLE, fill_sample
 
 
 @pytest.fixture
-def catalog():
-    with open_catalog() as cat:
+def catalog(catalog_url):
+    with open_catalog(catalog_url) as cat:
         yield cat
 
 

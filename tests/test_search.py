@@ -194,8 +194,8 @@ def build_library(catalog, embedder) -> dict[str, int]:
 
 
 @pytest.fixture
-def catalog():
-    cat = open_catalog()
+def catalog(catalog_url):
+    cat = open_catalog(catalog_url)
     yield cat
     cat.close()
 
@@ -503,7 +503,8 @@ def test_index_follows_sql_changes_between_queries(engine, catalog, embedder, li
             )
         )
     assert engine.search("calm solo piano in the rain", k=1)[0].title == "Thunder"
-    assert any("in step" in notice for notice in engine.notices)
+    if catalog.is_sqlite:  # the FAISS copy caught up; pgvector's vectors are the rows
+        assert any("in step" in notice for notice in engine.notices)
 
 
 def test_parse_key_and_range():
@@ -524,29 +525,6 @@ def test_parse_key_and_range():
         parse_key("H#")
     with pytest.raises(SearchError):
         SearchFilters(key="H#").check()
-
-
-@pytest.mark.postgres
-def test_search_with_filters_on_postgres(pg_url, embedder):
-    catalog = open_catalog(pg_url)
-    try:
-        library = build_library(catalog, embedder)
-        engine = SearchEngine(catalog, embedder)
-        hits = engine.search(
-            "calm solo piano in the rain",
-            k=5,
-            filters=SearchFilters(artist="ANA", key="Gb", year_min=1990),
-        )
-        assert titles(hits) == ["Rain Piano"]
-        assert set(titles(engine.search("music", k=5, filters=SearchFilters(licence="cc-by")))) == {
-            "Rain Piano",
-            "Morning Piano",
-            "Strings",
-            "Old Road",
-        }
-        assert engine.similar(library["Night Drive"], k=1)[0].track_id != library["Night Drive"]
-    finally:
-        catalog.close()
 
 
 @pytest.mark.slow

@@ -303,16 +303,17 @@ def test_out_of_step_hnsw_catches_up(catalog, rng):
 
 
 @pytest.mark.postgres
-def test_postgres_catalog_gets_an_index_under_home(pg_url, rng, isolated_home):
+def test_postgres_catalog_keeps_its_vectors_in_pgvector_not_a_file(pg_url, rng, isolated_home):
     catalog = open_catalog(pg_url)
     try:
         add_tracks(catalog, unit(rng, 25))
         index = VectorIndex.open(catalog, MODEL, DIM)
-        assert index.path.is_relative_to(isolated_home / "index")
+        assert index.kind == "pgvector-hnsw" and index.path is None
+        assert not (isolated_home / "index").exists()
         sids, svecs = stored(catalog)
         query = unit(rng, 1)[0]
         assert index.search(query, 5)[1][0].tolist() == exact_top(sids, svecs, query, 5)
-        assert VectorIndex.open(catalog, MODEL, DIM).message.startswith("loaded")
+        assert "in the database" in VectorIndex.open(catalog, MODEL, DIM).message
     finally:
         catalog.close()
 
