@@ -357,7 +357,8 @@ def test_a_sensible_query_is_a_good_match(library, capsys, query):
 
 
 def test_the_chat_says_there_is_no_good_match(library):
-    from assistant.actions import ActionContext, find_music
+    from assistant.actions.context import ActionContext
+    from assistant.actions.finding import find_music
     from assistant.model_loader import load_embedder
     from assistant.state import DialogueState
     from assistant.turn import Parse

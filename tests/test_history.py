@@ -91,8 +91,9 @@ def test_the_history_command_with_json(bot, capsys):
 
 def test_outcomes_are_recorded_and_recommendations_follow_them(bot):
     cat, ids = bot.catalog, bot.ids
-    # the latest play (14 minutes ago) heard for 15 minutes: that play gets the outcome
-    history.record_outcome(cat, ids["Nebula"], "completed", 900.0)
+    # the latest play (14 minutes before the fixture was built) heard for 25 minutes: that
+    # play gets the outcome, however long the tests before this one took (up to 10 min)
+    history.record_outcome(cat, ids["Nebula"], "completed", 1500.0)
     with cat.session() as s:
         latest = s.query(PlayHistory).filter_by(track_id=ids["Nebula"]).count()
     assert latest == 3  # no new row: the play from moments ago got its outcome
