@@ -191,7 +191,7 @@ class SearchEngine:
     ) -> list[Hit]:
         """Tracks that sound like one track (given by id or name), the track itself excluded."""
         seed = self.resolve_track(track_id)
-        vector = self._seed_vectors([seed])[0]
+        vector = self.track_vectors([seed])[0]
         ranked = self._ranked(vector, k, filters, 0.0, exclude={seed})
         seeds = self._rows([seed])
         return self._hits(ranked, lambda t: explain_likeness(t, seeds.values()))
@@ -203,7 +203,7 @@ class SearchEngine:
         if not seed_ids:
             raise SearchError("a mix needs at least one seed track")
         seeds = list(dict.fromkeys(self.resolve_track(s) for s in seed_ids))
-        centre = normalise(self._seed_vectors(seeds).mean(axis=0, keepdims=True))[0]
+        centre = normalise(self.track_vectors(seeds).mean(axis=0, keepdims=True))[0]
         ranked = self._ranked(centre, k, filters, 0.0, exclude=set(seeds))
         rows = self._rows(seeds)
         return self._hits(ranked, lambda t: explain_likeness(t, rows.values()))
@@ -288,7 +288,8 @@ class SearchEngine:
         """Of tracks sharing a title, the first one the index can search from."""
         return next((t for t in sorted(track_ids) if t in self.index), min(track_ids))
 
-    def _seed_vectors(self, track_ids: list[int]) -> np.ndarray:
+    def track_vectors(self, track_ids: list[int]) -> np.ndarray:
+        """The stored unit vectors of these tracks (NotFoundError for one without)."""
         self._fresh()
         present = [t in self.index for t in track_ids]
         if not all(present):
@@ -335,7 +336,7 @@ class SearchEngine:
         with self.catalog.session() as session:
             return set(session.scalars(query))
 
-    def _allowed(self, filters: SearchFilters) -> np.ndarray | None:
+    def allowed_ids(self, filters: SearchFilters) -> np.ndarray | None:
         """Track ids passing the filters (None: every track); NotFoundError if none pass."""
         if not filters.narrows():
             return None
@@ -364,7 +365,7 @@ class SearchEngine:
         filters.check()
         self._fresh()
         self._require_vectors()
-        allowed = self._allowed(filters)
+        allowed = self.allowed_ids(filters)
         excluded = (
             set(exclude or ()) | set(filters.exclude_ids) | self._recent(filters.exclude_recent)
         )

@@ -93,7 +93,7 @@ def song_path(
     a, b = vecs[where[a_id]], vecs[where[b_id]]
     filters = filters or SearchFilters()
     usable = np.ones(len(ids), bool)
-    allowed = engine._allowed(filters)  # None: every track
+    allowed = engine.allowed_ids(filters)  # None: every track
     if allowed is not None:
         usable &= np.isin(ids, allowed)
     usable &= ~np.isin(ids, [a_id, b_id, *filters.exclude_ids])

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from assistant.state import DialogueState
 from assistant.turn import Parse, Reply
+
+if TYPE_CHECKING:  # the parts are built elsewhere; actions only use them
+    from assistant.nlu.rasa_format import Domain
+    from assistant.player import Player
+    from assistant.qa import QAEngine
+    from catalog.db import Catalog
+    from catalog.search import SearchEngine
+    from musicbert.embedder import Embedder
 
 #: How many tracks a request gets when it does not say, and the most it may ask for.
 DEFAULT_RESULTS = 5
@@ -18,12 +26,12 @@ MAX_RESULTS = 20
 class ActionContext:
     """What actions work with; built once per assistant."""
 
-    catalog: Any
-    search: Any = None  # catalog.search.SearchEngine, when the library has vectors
-    qa: Any = None  # assistant.qa.QAEngine
-    player: Any = None  # assistant.player.Player
-    domain: Any = None  # assistant.nlu.rasa_format.Domain (response texts)
-    embedder: Any = None
+    catalog: Catalog
+    search: SearchEngine | None = None  # None when it could not be built (see problems)
+    qa: QAEngine | None = None
+    player: Player | None = None  # None without sound
+    domain: Domain | None = None  # the response texts
+    embedder: Embedder | None = None
     source: str = "chat"  # recorded in PlayHistory
     notes: list[str] = field(default_factory=list)
     #: Why a part (search, QA) could not be built, in words for the person.

@@ -112,7 +112,7 @@ def refine(ctx: ActionContext, parse: Parse, state: DialogueState) -> Reply:
         return with_pace(ctx, found, pace)
     k = result_count(parse)
     try:
-        query = base if base else ctx.search._seed_vectors([state.current_track_id])[0]
+        query = base if base else ctx.search.track_vectors([state.current_track_id])[0]
         hits = ctx.search.refine(
             query,
             " ".join(toward) or (base or "music"),

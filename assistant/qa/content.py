@@ -221,7 +221,8 @@ class ContentModel:
             return False
         return self.allow_untrained or not getattr(self.embedder, "untrained", False)
 
-    def _family_vectors(self, family: str) -> tuple[list[str], np.ndarray]:
+    def family_vectors(self, family: str) -> tuple[list[str], np.ndarray]:
+        """The label names of a family and their prompts' text vectors (embedded once)."""
         if family not in self._prompt_vectors:
             labels = list(CONTENT_LABELS[family])
             prompts = [PROMPTS[family].format(label) for label in labels]
@@ -241,7 +242,7 @@ class ContentModel:
             row = ids.index(track.id)
         except ValueError:
             return None
-        labels, vectors = self._family_vectors(family)
+        labels, vectors = self.family_vectors(family)
         sims = vectors @ matrix[row]
         i = labels.index(label)
         others = np.delete(sims, i)

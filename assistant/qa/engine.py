@@ -160,7 +160,7 @@ class QAEngine:
                     pass  # answered as "cannot read the score" when asked
         if self.content.zero_shot_ready:
             for family in ("instrument", "vocals", "mood", "genre"):
-                self.content._family_vectors(family)
+                self.content.family_vectors(family)
 
     # -- dispatch ----------------------------------------------------------------------------
 
