@@ -220,7 +220,7 @@ def build(db: str | None, seed: int = 7) -> list[dict]:
 
     # -- content (ground truth: the instruments and genres the files are tagged with) ---------
     from assistant.qa.content import tag_names_label
-    from assistant.qa.questions import CONTENT_LABELS
+    from assistant.qa.wording import CONTENT_LABELS
 
     safe_absent = [
         "piano",

@@ -26,8 +26,8 @@ import numpy as np
 from assistant.qa.answer import Answer, dont_know
 from assistant.qa.audio_facts import KEY_CONFIDENCE_FLOOR
 from assistant.qa.library import Snapshot, TrackInfo
-from assistant.qa.questions import CONTENT_LABELS, IMPLIED_BY
 from assistant.qa.text import join_names, percent
+from assistant.qa.wording import CONTENT_LABELS, IMPLIED_BY
 from catalog.names import fold
 from musicbert.tagger import trusted
 

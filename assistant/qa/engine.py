@@ -29,17 +29,11 @@ from assistant.qa.concepts import Glossary, default_glossary
 from assistant.qa.content import ContentModel
 from assistant.qa.facts import answer_album_tracks, answer_fact
 from assistant.qa.library import LibraryView, Snapshot, TrackInfo
-from assistant.qa.questions import (
-    CONTENT_LABELS,
-    INTENT_TYPES,
-    QA_INTENTS,
-    VOCABULARY,
-    Question,
-    analyse,
-)
+from assistant.qa.questions import INTENT_TYPES, QA_INTENTS, Question, analyse
 from assistant.qa.resolve import Gazetteer
 from assistant.qa.scores import answer_score
 from assistant.qa.text import join_names
+from assistant.qa.wording import CONTENT_LABELS, VOCABULARY
 from assistant.turn import Parse, Reply, TrackRef
 from catalog.names import fold
 from musicbert.errors import MusicBertError
@@ -199,13 +193,7 @@ class QAEngine:
                 spans = [norm[m.start : m.end] for m in q.tracks if m.start >= 0]
                 leftover = _leftover(q.text, q, skip=[pair[0].title, *spans])
                 if leftover:
-                    sugg = gaz.suggest(leftover)
-                    return dont_know(
-                        "no_track",
-                        f"I can't find '{leftover}' in your library"
-                        + (f"; did you mean {join_names(sugg, conj='or')}?" if sugg else "."),
-                        suggestions=sugg,
-                    )
+                    return _not_in_library(leftover, gaz)
                 if ctx.current_track_id in snap.tracks and ctx.current_track_id != pair[0].id:
                     pair.append(snap.tracks[ctx.current_track_id])
             if not pair and len(ctx.last_result_ids) >= 2:
@@ -358,13 +346,7 @@ class QAEngine:
             )
         leftover = _leftover(q.text, q)
         if leftover and not _FOLLOW_UP.search(fold(q.text)):
-            sugg = gaz.suggest(leftover)
-            return dont_know(
-                "no_track",
-                f"I can't find '{leftover}' in your library"
-                + (f"; did you mean {join_names(sugg, conj='or')}?" if sugg else "."),
-                suggestions=sugg,
-            )
+            return _not_in_library(leftover, gaz)
         if ctx.current_track_id is not None and ctx.current_track_id in snap.tracks:
             q.follow_up = True
             return snap.tracks[ctx.current_track_id]
@@ -487,6 +469,17 @@ def _unknown_filter(unknown: tuple[str, str], gaz: Gazetteer) -> Answer:
     text += f"; did you mean {join_names(sugg[:3], conj='or')}?" if sugg else "."
     return Answer(
         text, None, known=False, reason="no_match", suggestions=sugg[:3], facts={fields: name}
+    )
+
+
+def _not_in_library(name: str, gaz: Gazetteer) -> Answer:
+    """ "I can't find 'X' in your library; did you mean A or B?" """
+    sugg = gaz.suggest(name)
+    return dont_know(
+        "no_track",
+        f"I can't find '{name}' in your library"
+        + (f"; did you mean {join_names(sugg, conj='or')}?" if sugg else "."),
+        suggestions=sugg,
     )
 
 

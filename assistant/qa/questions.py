@@ -10,10 +10,33 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from rapidfuzz import fuzz, process
-
 from assistant.qa.concepts import Concept, Glossary
 from assistant.qa.resolve import Gazetteer, Mention
+from assistant.qa.wording import (
+    AVERAGE,
+    BPM,
+    BPM_RANGE,
+    COMPARATIVES,
+    CONCEPT,
+    CONCEPT_ANY,
+    CONTENT_LABELS,
+    COUNT,
+    DECADE,
+    DIFFERENCE,
+    LABEL_WORDS,
+    LIST,
+    MINUTES,
+    NOT_A_TERM,
+    PATTERNS,
+    SAME,
+    STATS,
+    SUPERLATIVES,
+    TOP_ARTIST,
+    TOTAL,
+    VOCABULARY,
+    YEAR,
+    correct_typos,
+)
 from catalog.filters import SearchFilters
 from catalog.keys import find_key, tonic_of
 from catalog.names import fold
@@ -31,235 +54,6 @@ INTENT_TYPES: dict[str, tuple[str, ...]] = {
 }
 #: The dialogue intents the QA engine answers (the actions route these to it).
 QA_INTENTS = tuple(INTENT_TYPES)
-
-CONTENT_LABELS: dict[str, dict[str, tuple[str, ...]]] = {
-    "instrument": {
-        "piano": ("piano", "pianos", "keyboard"),
-        "guitar": ("guitar", "guitars"),
-        "strings": ("strings", "string", "string section", "string orchestra", "string ensemble"),
-        "violin": ("violin", "violins", "fiddle"),
-        "cello": ("cello", "cellos"),
-        "drums": ("drums", "drum", "percussion", "drumming"),
-        "flute": ("flute", "flutes"),
-        "trumpet": ("trumpet", "trumpets"),
-        "brass": ("brass", "horns", "french horn"),
-        "organ": ("organ", "church organ"),
-        "harpsichord": ("harpsichord",),
-        "harp": ("harp",),
-        "clarinet": ("clarinet", "clarinets"),
-        "oboe": ("oboe", "oboes"),
-        "bassoon": ("bassoon", "bassoons"),
-        "saxophone": ("saxophone", "sax", "saxophones"),
-        "mallets": ("marimba", "xylophone", "vibraphone", "glockenspiel", "celesta"),
-        "viola": ("viola", "violas"),
-        "banjo": ("banjo", "banjos"),
-        "accordion": ("accordion", "accordions"),
-        "harmonica": ("harmonica", "harmonicas", "mouth organ"),
-        "recorder": ("recorder", "recorders"),
-        "choir": ("choir", "choral", "chorus"),
-        "synthesizer": ("synth", "synths", "synthesizer", "synthesiser", "synthesizers"),
-        "bass": ("bass guitar", "bassline", "bass line"),
-        "orchestra": ("orchestra", "orchestral"),
-    },
-    "vocals": {
-        "vocals": ("vocals", "vocal", "singing", "singer", "sung", "voice", "voices", "lyrics"),
-        "instrumental": ("instrumental", "no vocals", "without vocals", "without singing"),
-    },
-    "mood": {
-        "happy": ("happy", "cheerful", "joyful", "upbeat", "uplifting"),
-        "sad": ("sad", "melancholic", "melancholy", "mournful", "sorrowful"),
-        "calm": ("calm", "peaceful", "relaxing", "relaxed", "soothing", "mellow", "chill"),
-        "energetic": ("energetic", "lively", "intense", "exciting"),
-        "dark": ("dark", "ominous", "sinister", "gloomy"),
-        "epic": ("epic", "heroic", "grand", "triumphant"),
-        "tense": ("tense", "suspenseful", "scary"),
-    },
-    "genre": {
-        "classical": ("classical",),
-        "electronic": ("electronic", "electronica", "edm"),
-        "rock": ("rock",),
-        "jazz": ("jazz", "jazzy"),
-        "ambient": ("ambient",),
-        "pop": ("pop",),
-        "folk": ("folk",),
-        "metal": ("metal",),
-        "techno": ("techno",),
-        "blues": ("blues",),
-    },
-}
-
-# -- patterns ---------------------------------------------------------------------------------
-
-_P = {
-    # score-only attributes
-    "time_signature": r"\btime signature|\bmet(er|re)\b|\bbeats? (per|in a|to the) (bar|measure)",
-    "measures": r"\b(measures|bars)\b",
-    "highest_note": r"\b(highest|top(most)?) (note|pitch)|\bhighest\b.*\bnote\b",
-    "lowest_note": r"\b(lowest|bottom) (note|pitch)|\blowest\b.*\bnote\b",
-    "instrumentation": r"\binstrumentation\b|\bscored for\b|\bhow many (parts|voices)\b"
-    r"|\bwhat (parts|voices)\b|\bwhich (parts|voices)\b|\binstruments?\b",
-    # catalog facts
-    "title": r"\bwhat('?s| is) (playing|on)\b|\bwhat (song|track|piece|tune) is (this|that|it|"
-    r"playing|on)\b|\bwhat is this (song|track|piece|tune)?\s*$|\bwhat('?s| is) (this|it) called"
-    r"|\bname of (this|the|that) (song|track|piece)\b|\bwhat am i listening to\b",
-    "composer": r"\bcompos(ed|er|ers|ition)\b|\bwho wrote\b|\bwritten by\b|\bwho write",
-    "artist": r"\bwho (performs?|performed|plays?|played|is|made|did|recorded|sings?)\b"
-    r"|\bperform(er|ers|s|ed)?\b|\bartist\b|\bwho('?s| is) (it|this|that) by\b|\bby whom\b"
-    r"|\bwhos it by\b|\bwho by\b|\bmusician\b|\bband\b|\bbehind\b",
-    "album_tracks": r"\b(what|which) (tracks?|songs?|pieces?) (are|is) (on|in|from)\b"
-    r"|\bwhat('?s| is) on\b|\btrack ?list\b|\blist\b.*\balbum\b|\bsongs on\b|\btracks on\b",
-    "album": r"\balbum\b|\brecord\b|\bsoundtrack\b|\bwhich release\b",
-    "year": r"\byear\b|\bwhen was\b|\bwhen did\b|\breleased?\b|\bcome out\b|\bcame out\b"
-    r"|\bdate\b|\bhow old\b|\bwhat decade\b",
-    "duration": r"\bhow long\b|\blength\b|\bduration\b|\brun(ning)? ?time\b"
-    r"|\bhow many (minutes|seconds)",
-    "licence": r"\blicen[cs](e|ed|ing)\b|\bcopyright\b|\bcan i (share|reuse|use|remix)\b"
-    r"|\bterms\b",
-    # audio analysis
-    "mode": r"\bmajor or minor\b|\bminor or major\b|\b(is|in) (it |this |that )?(a )?(minor|major)"
-    r"( key| mode)?\b",
-    "key": r"\bkey\b|\btonality\b|\btonic\b",
-    "tempo": r"\btempo\b|\bbpm\b|\bbeats per minute\b|\bhow fast\b|\bhow slow\b|\bspeed\b"
-    r"|\bpace\b",
-    "loudness": r"\bloud(ness)?\b|\bvolume\b|\bhow quiet\b|\bdb(fs)?\b|\bdecibels?\b|\blevel\b",
-    # content
-    "describe": r"\bdescribe\b|\bsound like\b|\bwhat kind of (music|track|song|piece)\b"
-    r"|\btell me about\b|\bwhat is it like\b|\bwhat('?s| is) .* like\b|\bwhat style\b",
-    "genre": r"\bgenre\b|\bstyle\b|\bkind of music\b|\bwhat type of music\b",
-    "mood": r"\bmood\b|\bfeel(ing)?\b|\bvibe\b|\batmosphere\b|\bemotion",
-}
-PATTERNS = {k: re.compile(v) for k, v in _P.items()}
-
-COMPARATIVES = {
-    "faster": ("tempo", "max"),
-    "quicker": ("tempo", "max"),
-    "slower": ("tempo", "min"),
-    "longer": ("duration", "max"),
-    "shorter": ("duration", "min"),
-    "louder": ("loudness", "max"),
-    "quieter": ("loudness", "min"),
-    "softer": ("loudness", "min"),
-    "older": ("year", "min"),
-    "earlier": ("year", "min"),
-    "newer": ("year", "max"),
-    "more recent": ("year", "max"),
-    "higher tempo": ("tempo", "max"),
-    "lower tempo": ("tempo", "min"),
-    "more bpm": ("tempo", "max"),
-    "fewer bpm": ("tempo", "min"),
-}
-SUPERLATIVES = {
-    "fastest": ("tempo", "max"),
-    "quickest": ("tempo", "max"),
-    "highest tempo": ("tempo", "max"),
-    "slowest": ("tempo", "min"),
-    "lowest tempo": ("tempo", "min"),
-    "longest": ("duration", "max"),
-    "shortest": ("duration", "min"),
-    "loudest": ("loudness", "max"),
-    "quietest": ("loudness", "min"),
-    "softest": ("loudness", "min"),
-    "oldest": ("year", "min"),
-    "earliest": ("year", "min"),
-    "newest": ("year", "max"),
-    "most recent": ("year", "max"),
-    "latest": ("year", "max"),
-}
-_SAME = re.compile(
-    r"\bsame (key|tempo|artist|album|composer|year|mode|speed|length)\b"
-    r"|\b(key|tempo|artist|album|composer|year|mode)s? (the same|match|differ)"
-    r"|\bshare (?:a |the )?(key|tempo|artist|album|composer|year)\b"
-)
-_COUNT = re.compile(
-    r"\bhow many\b(?! (bpm|beats|minutes|seconds|measures|bars|notes|parts|voices|db|decibels))"
-    r"|\bnumber of\b|\bcount\b"
-)
-_TOTAL = re.compile(
-    r"\b(total|combined|overall|entire|whole|all together|altogether)\b.*\b(length|duration|"
-    r"time|running time|playtime|playing time|long)\b|\bhow long (is|are) (the )?(whole |entire )?"
-    r"(album|all)\b|\bhow long are all\b|\bhow much music\b"
-)
-_LIST = re.compile(
-    r"\b(which|what|any|list|show|name|find|give me)\b.*\b(tracks?|songs?|pieces?|music|"
-    r"anything|something|ones?)\b|\bany(thing|one)? (around|near|about|in|at)\b|\banything\b"
-)
-_STATS = re.compile(
-    r"\b(library )?(stats|statistics)\b|\bsummar(y|ise|ize) (of )?(my |the )?library\b"
-    r"|\bwhat('?s| is) in my library\b|\boverview of (my |the )?library\b"
-)
-_TOP_ARTIST = re.compile(
-    r"\b(which|what|who) (artist|composer|musician)?\s*(has|have|made|wrote) (the )?most\b"
-    r"|\bmost (tracks|songs)\b|\btop artist\b"
-)
-_AVERAGE = re.compile(r"\baverage\b|\bmean\b|\btypical\b|\bmedian\b")
-_DECADE = re.compile(r"\b(?:the )?(19|20)?([0-9])0s\b")
-_BPM = re.compile(r"(\d+(?:\.\d+)?)\s*(?:bpm|beats per minute|beats a minute)")
-_BPM_RANGE = re.compile(r"between (\d+(?:\.\d+)?) and (\d+(?:\.\d+)?)\s*(?:bpm|beats)")
-_YEAR = re.compile(r"\b(19[5-9]\d|20[0-4]\d)\b")
-_MINUTES = re.compile(r"(\d+(?:\.\d+)?)\s*(minutes?|mins?|seconds?|secs?)")
-_CONCEPT = re.compile(
-    r"^(?:so |ok |okay |and |hey |please |can you )*(?:what(?:s| is| are)|define|explain|"
-    r"what does|what do you mean by|meaning of|what is meant by|tell me what|whats? an?)"
-    r"\s+(an? |the )?(?:(?:word|term|concept)\s+)?(.+?)(?:\s+(?:mean|means|is))?\s*$"
-)
-_DIFFERENCE = re.compile(
-    r"\bdifference between (?:an? |the )?(.+?) and (?:an? |the )?(.+?)(?: keys?| music)?\s*$"
-)
-_NOT_A_TERM = frozenset(
-    """this that it its playing on now the current next last these those my your one song track
-    tune piece music fastest slowest longest shortest loudest quietest oldest newest total
-    average""".split()
-)
-_CONCEPT_ANY = re.compile(
-    r"\b(define|definition|explain|meaning of|what does .* mean|concept of|in music theory)\b"
-)
-
-
-#: Words questions are made of; a misspelt one ("tmepo") is corrected before matching.
-VOCABULARY = frozenset(
-    """tempo tempos length duration licence license licensed composer composers composed
-    album albums artist artists loudness released release measures signature instruments
-    instrument instrumentation highest lowest fastest faster slowest slower longest longer
-    shortest shorter loudest louder quietest quieter describe description vocals genre
-    genres mood released minutes seconds total average tracks songs pieces library major
-    minor performs performed performer recorded written wrote sound sounds score compare
-    describe""".split()
-)
-
-
-_LABEL_WORDS = frozenset(
-    word
-    for labels in CONTENT_LABELS.values()
-    for label, words in labels.items()
-    for phrase in (label, *words)
-    for word in phrase.split()
-)
-
-
-def correct_typos(norm: str) -> str:
-    """Replace misspelt question words (5+ letters, one or two edits) by the intended one."""
-    out = []
-    for w in norm.split():
-        if len(w) >= 5 and w not in VOCABULARY and w not in _LABEL_WORDS and w.isalpha():
-            hit = process.extractOne(w, VOCABULARY, scorer=fuzz.ratio, score_cutoff=80)
-            # a misspelling keeps its length; "record" is a word, not a short "recorded"
-            if (
-                hit is not None
-                and abs(len(hit[0]) - len(w)) <= 1
-                and not (hit[0].startswith(w) or w.startswith(hit[0]))
-            ):
-                w = hit[0]
-        out.append(w)
-    return " ".join(out)
-
-
-#: Instruments that imply a broader label: a violin part means there are strings.
-IMPLIED_BY: dict[str, tuple[str, ...]] = {
-    "strings": ("violin", "viola", "cello", "fiddle", "string ensemble", "contrabass"),
-    "orchestra": ("string ensemble",),
-    "brass": ("trumpet", "trombone", "tuba", "french horn"),
-    "vocals": ("choir", "voice", "vocals", "singing"),
-}
 
 
 @dataclass
@@ -458,7 +252,7 @@ def _key_filters(rest: str) -> dict:
 
 
 def _concept(norm: str, rest: str, q: Question, glossary: Glossary) -> Concept | None:
-    pair = _DIFFERENCE.search(norm)
+    pair = DIFFERENCE.search(norm)
     if pair and not q.tracks:
         a, b = glossary.lookup(pair.group(1)), glossary.lookup(pair.group(2))
         if a is None and pair.group(1) in ("major", "minor"):
@@ -468,7 +262,7 @@ def _concept(norm: str, rest: str, q: Question, glossary: Glossary) -> Concept |
         if a is not None and b is not None and a != b:
             q.concepts = [a, b]
             return a
-    m = _CONCEPT.match(norm)
+    m = CONCEPT.match(norm)
     phrase = None
     if m:
         phrase = m.group(2).strip()
@@ -480,12 +274,12 @@ def _concept(norm: str, rest: str, q: Question, glossary: Glossary) -> Concept |
     # "what is Nebula?" names a track, not a concept
     if found is not None and q.tracks and fold(q.tracks[0].name) == phrase:
         return None
-    if found is None and _CONCEPT_ANY.search(norm) and not q.tracks:
+    if found is None and CONCEPT_ANY.search(norm) and not q.tracks:
         found = glossary.spot(rest)
     if found is None and phrase and not q.tracks and not q.artist and not q.album:
         q.concept_phrase = phrase
         words = set(phrase.split())
-        plain = not (words & (VOCABULARY | _NOT_A_TERM)) and not _has_attribute_words(phrase)
+        plain = not (words & (VOCABULARY | NOT_A_TERM)) and not _has_attribute_words(phrase)
         if m and len(words) <= 3 and plain and (m.group(1) in ("a ", "an ") or len(words) <= 2):
             q.unknown_concept = True
     return found
@@ -497,7 +291,7 @@ def _has_attribute_words(rest: str) -> bool:
 
 def _classify(q: Question, rest: str, norm: str, gaz: Gazetteer) -> tuple[str | None, str | None]:
     # comparisons: two tracks and a comparative, or "same key"
-    same = _SAME.search(rest)
+    same = SAME.search(rest)
     comparative = next((w for w in COMPARATIVES if re.search(rf"\b{w}\b", rest)), None)
     pairing = len(q.tracks) >= 2 or re.search(
         r"\b(or|than|vs|versus|these|those|them|both|the two)\b", rest
@@ -520,12 +314,12 @@ def _classify(q: Question, rest: str, norm: str, gaz: Gazetteer) -> tuple[str | 
             return "compare", "same_key"
         return "compare", "overview"
 
-    if _STATS.search(rest) and not q.tracks:
+    if STATS.search(rest) and not q.tracks:
         return "aggregate", "stats"
-    if _TOP_ARTIST.search(rest):
+    if TOP_ARTIST.search(rest):
         _aggregate_filters(q, rest, gaz)
         return "aggregate", "top_artist"
-    average = _AVERAGE.search(rest)
+    average = AVERAGE.search(rest)
     if average and not q.tracks:
         for attr in ("tempo", "duration", "loudness", "year"):
             if PATTERNS[attr].search(rest):
@@ -538,11 +332,11 @@ def _classify(q: Question, rest: str, norm: str, gaz: Gazetteer) -> tuple[str | 
         _aggregate_filters(q, rest, gaz)
         return "aggregate", "superlative_" + q.attribute
 
-    if _TOTAL.search(rest) and (q.album or q.artist or q.composer or not q.tracks):
+    if TOTAL.search(rest) and (q.album or q.artist or q.composer or not q.tracks):
         _aggregate_filters(q, rest, gaz)
         return "aggregate", "total_duration"
 
-    if _COUNT.search(rest) and not PATTERNS["measures"].search(rest) and not q.tracks:
+    if COUNT.search(rest) and not PATTERNS["measures"].search(rest) and not q.tracks:
         if re.search(r"\bartists\b|\bmusicians\b|\bperformers\b", rest):
             return "aggregate", "count_artists"
         if re.search(r"\balbums\b", rest):
@@ -556,7 +350,7 @@ def _classify(q: Question, rest: str, norm: str, gaz: Gazetteer) -> tuple[str | 
     if not q.tracks and q.album and PATTERNS["duration"].search(rest):
         return "aggregate", "total_duration"
 
-    listing = _LIST.search(rest) or re.match(r"(tracks?|songs?|pieces?)\b", rest)
+    listing = LIST.search(rest) or re.match(r"(tracks?|songs?|pieces?)\b", rest)
     if not q.tracks and listing and not re.search(r"\b(this|that|it) ?(one|track|song)?\b", rest):
         _aggregate_filters(q, rest, gaz)
         if q.unknown_filters or (
@@ -571,9 +365,9 @@ def _aggregate_filters(q: Question, rest: str, gaz: Gazetteer) -> None:
     f = q.filters
     _named_filters(q, rest, gaz)
     f.artist, f.album, f.composer = q.artist, q.album, q.composer
-    if m := _BPM_RANGE.search(rest):
+    if m := BPM_RANGE.search(rest):
         f.tempo_min, f.tempo_max = sorted((float(m.group(1)), float(m.group(2))))
-    elif m := _BPM.search(rest):
+    elif m := BPM.search(rest):
         bpm = float(m.group(1))
         before = rest[: m.start()]
         if re.search(r"\b(over|above|more than|faster than|at least|greater than)\s*$", before):
@@ -582,16 +376,16 @@ def _aggregate_filters(q: Question, rest: str, gaz: Gazetteer) -> None:
             f.tempo_max = bpm
         else:  # "around", "about", "near", or just "120 bpm": within 5 %
             f.tempo_min, f.tempo_max = bpm * 0.95, bpm * 1.05
-    if (m := _YEAR.search(rest)) and not _BPM.search(rest):
+    if (m := YEAR.search(rest)) and not BPM.search(rest):
         f.year_min = f.year_max = int(m.group(1))
-    elif m := _DECADE.search(rest):
+    elif m := DECADE.search(rest):
         century = m.group(1) or ("20" if int(m.group(2)) <= 2 else "19")
         f.year_min = int(f"{century}{m.group(2)}0")
         f.year_max = f.year_min + 9
     label = find_label(rest)
     if label is not None:
         f.label_family, f.label = label
-    if m := _MINUTES.search(rest):
+    if m := MINUTES.search(rest):
         secs = float(m.group(1)) * (60 if m.group(2).startswith("min") else 1)
         before = rest[: m.start()]
         if re.search(r"\b(over|longer than|more than|at least)\s*$", before):
@@ -684,7 +478,7 @@ def _name_words(text: str) -> str:
     """The leading words of ``text`` that can be a name (at most four)."""
     words: list[str] = []
     for w in text.split():
-        if w in _NOT_NAME or w in VOCABULARY or w in _LABEL_WORDS or any(c.isdigit() for c in w):
+        if w in _NOT_NAME or w in VOCABULARY or w in LABEL_WORDS or any(c.isdigit() for c in w):
             break
         words.append(w)
     return " ".join(words[:4])
