@@ -6,6 +6,7 @@ The same checks run on PostgreSQL in test_postgres.py through ``check_upgrade``.
 from __future__ import annotations
 
 import sqlite3
+import warnings
 
 import pytest
 from sqlalchemy import create_engine, inspect, select, text
@@ -21,26 +22,29 @@ def schema_of(url: str) -> dict:
     """Columns, indexes, unique constraints and foreign keys of every table."""
     engine = create_engine(url)
     try:
-        insp = inspect(engine)
-        return {
-            table: {
-                "columns": sorted(
-                    (c["name"], str(c["type"]), c["nullable"]) for c in insp.get_columns(table)
-                ),
-                "indexes": sorted(
-                    (i["name"], tuple(i["column_names"]), bool(i["unique"]))
-                    for i in insp.get_indexes(table)
-                ),
-                "unique": sorted(
-                    tuple(u["column_names"]) for u in insp.get_unique_constraints(table)
-                ),
-                "foreign_keys": sorted(
-                    (tuple(f["constrained_columns"]), f["referred_table"])
-                    for f in insp.get_foreign_keys(table)
-                ),
+        with warnings.catch_warnings():
+            # reflection knows no type for pgvector's column; its name and nullability do
+            warnings.filterwarnings("ignore", "Did not recognize type 'vector'")
+            insp = inspect(engine)
+            return {
+                table: {
+                    "columns": sorted(
+                        (c["name"], str(c["type"]), c["nullable"]) for c in insp.get_columns(table)
+                    ),
+                    "indexes": sorted(
+                        (i["name"], tuple(i["column_names"]), bool(i["unique"]))
+                        for i in insp.get_indexes(table)
+                    ),
+                    "unique": sorted(
+                        tuple(u["column_names"]) for u in insp.get_unique_constraints(table)
+                    ),
+                    "foreign_keys": sorted(
+                        (tuple(f["constrained_columns"]), f["referred_table"])
+                        for f in insp.get_foreign_keys(table)
+                    ),
+                }
+                for table in insp.get_table_names()
             }
-            for table in insp.get_table_names()
-        }
     finally:
         engine.dispose()
 
