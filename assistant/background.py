@@ -20,6 +20,10 @@ from pathlib import Path
 from catalog.db import Catalog
 from catalog.ingest_progress import progress_file, running_ingest
 
+#: How much lower the background build's CPU priority is than the chat's (nice 10: the
+#: chat answers at once however busy the build keeps the cores).
+BUILD_NICENESS = 10
+
 
 def _sibling(catalog: Catalog, suffix: str) -> Path | None:
     progress = progress_file(catalog)
@@ -79,7 +83,7 @@ def start_demo_build(
         command += ["--checkpoint", checkpoint]
     command += ["demo"]
     with open(log, "ab") as out:
-        subprocess.Popen(
+        process = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
             stdout=out,
@@ -87,4 +91,8 @@ def start_demo_build(
             start_new_session=True,  # Ctrl-C in the chat or closing it does not stop it
             close_fds=True,
         )
+    try:  # the chat comes first: the build (and the workers it starts) takes what is left
+        os.setpriority(os.PRIO_PROCESS, process.pid, BUILD_NICENESS)
+    except OSError:
+        pass
     return log

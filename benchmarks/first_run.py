@@ -85,6 +85,8 @@ def run(home: Path, query: str, budget_s: float) -> dict:
         if not term.wait(re.compile(rb"\n(.|\n)*you>"), start, 300):
             break
         reply = term.text(start)
+        out.setdefault("first_reply_s", round(time.monotonic() - t0, 2))
+        out.setdefault("first_reply_text", reply[-600:])
         if ROW.search(reply):
             answer = reply
             out["first_answer_s"] = round(time.monotonic() - t0, 2)
@@ -98,8 +100,9 @@ def run(home: Path, query: str, budget_s: float) -> dict:
     toolbars = re.findall(r"library: [^|]*", term.text())
     out["toolbar_seen"] = toolbars[-1].strip() if toolbars else None
     os.write(fd, b"\x04")  # leave: the build goes on in the background
-    term.wait(re.compile(rb"bye"), 0, 30)
-    os.waitpid(pid, 0)
+    term.wait(re.compile(rb"bye"), 0, 60)
+    while not os.waitpid(pid, os.WNOHANG)[0]:  # keep reading: a full terminal blocks it
+        term.pump(0.2)
     os.close(fd)
     out["left_chat_s"] = round(time.monotonic() - t0, 2)
     out["demo_ready_s"] = wait_for_demo(home, t0, budget_s)
@@ -140,7 +143,7 @@ def _tail(home: Path) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--home", type=Path)
-    parser.add_argument("--query", default="play some calm piano music")
+    parser.add_argument("--query", default="find some calm piano music")
     parser.add_argument("--budget", type=float, default=1800, help="seconds to wait in all")
     args = parser.parse_args()
     home = args.home or Path(tempfile.mkdtemp(prefix="mb-first-run-"))
