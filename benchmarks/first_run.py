@@ -76,6 +76,7 @@ def run(home: Path, query: str, budget_s: float) -> dict:
     term = Terminal(fd)
     out: dict = {"home": str(home), "query": query, "load_average_start": load_start}
     out["prompt_s"] = round(time.monotonic() - t0, 2) if term.wait(PROMPT, 0, 120) else None
+    print(f"prompt after {out['prompt_s']} s", flush=True)
     attempts, answer = 0, None
     while out["prompt_s"] is not None and time.monotonic() - t0 < budget_s:
         start = len(term.raw)
@@ -90,6 +91,7 @@ def run(home: Path, query: str, budget_s: float) -> dict:
         if ROW.search(reply):
             answer = reply
             out["first_answer_s"] = round(time.monotonic() - t0, 2)
+            print(f"first answer listing tracks after {out['first_answer_s']} s", flush=True)
             break
         term.pump(5)
     out["answer_attempts"] = attempts
@@ -105,6 +107,7 @@ def run(home: Path, query: str, budget_s: float) -> dict:
         term.pump(0.2)
     os.close(fd)
     out["left_chat_s"] = round(time.monotonic() - t0, 2)
+    print(f"left the chat after {out['left_chat_s']} s; waiting for the demo build", flush=True)
     out["demo_ready_s"] = wait_for_demo(home, t0, budget_s)
     out["load_average_end"] = os.getloadavg()
     out["log_tail"] = _tail(home)

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
             if not mine or running_ingest(catalog) is not None:
                 print(
                     "musicbert: a demo build or an ingest of this library is already running; "
-                    "`musicbert stats` shows how far it is",
+                    "the toolbar of `musicbert chat` shows how far it is",
                     file=sys.stderr,
                 )
                 return 1
