@@ -245,6 +245,10 @@ class Chat:
             assistant = self.assistant()
             if growing is not None:
                 self._new_names(assistant, growing.ready)
+            elif self._names_at >= 0:  # it grew during this chat and has just finished
+                self._new_names(assistant, -2)
+                self._names_at = -1
+                self.say("(the library is complete now: every track can be found)")
             reply = assistant.handle(text)
         except KeyboardInterrupt:
             self.say("(cancelled)")

@@ -139,6 +139,11 @@ def test_chat_answers_from_the_tracks_ready_while_an_ingest_runs(tmp_path):
         os.kill(proc.pid, signal.SIGCONT)
         assert proc.wait(timeout=600) == 0
     assert library_growth(catalog) is None and track_count(catalog) == 12
+    chat.out = io.StringIO()
+    chat.turn("how many tracks are there")  # the same chat, after the ingest ended
+    text = chat.out.getvalue()
+    assert "(the library is complete now" in text and "There are 12 tracks" in text, text
+    assert "still growing" not in text
     catalog.close()
 
 
