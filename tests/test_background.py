@@ -153,3 +153,33 @@ def test_build_log_and_lock_sit_beside_the_catalog(tmp_path):
     catalog = open_catalog(f"sqlite:///{tmp_path / 'lib.db'}")
     assert build_log(catalog) == Path(tmp_path / "lib.demo.log")
     catalog.close()
+
+
+def test_start_demo_build_runs_detached_at_low_priority_once(tmp_path):
+    from assistant.background import BUILD_NICENESS, build_log, start_demo_build
+    from catalog.ingest_progress import running_ingest
+
+    url = f"sqlite:///{tmp_path / 'lib.db'}"
+    catalog = open_catalog(url)
+    log = start_demo_build(catalog, url)
+    assert log == build_log(catalog)
+    deadline = time.monotonic() + 120
+    state = None
+    while time.monotonic() < deadline and state is None:
+        state = running_ingest(catalog)  # written by the build before it loads the model
+        time.sleep(0.1)
+    assert state is not None, log.read_text()
+    pid = state["pid"]
+    try:
+        assert os.getsid(pid) == pid  # its own session: the chat's terminal cannot stop it
+        assert os.getpriority(os.PRIO_PROCESS, pid) == BUILD_NICENESS
+        assert start_demo_build(catalog, url) is None  # one build per catalog
+        growth = library_growth(catalog)
+        assert growth is not None and growth.ready == 0
+    finally:
+        os.killpg(pid, signal.SIGKILL)  # the build and any workers it started
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and running_ingest(catalog) is not None:
+        time.sleep(0.1)
+    assert running_ingest(catalog) is None  # a killed build leaves no live progress behind
+    catalog.close()
