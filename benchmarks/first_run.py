@@ -14,13 +14,16 @@ given (a given one must not hold a catalog yet).
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import pty
 import re
 import select
+import struct
 import sys
 import tempfile
+import termios
 import time
 from pathlib import Path
 
@@ -53,6 +56,8 @@ class Terminal:
                 if not chunk:
                     return
                 self.raw.extend(chunk)
+                if b"\x1b[6n" in chunk:  # answer the cursor-position request, as a terminal
+                    os.write(self.fd, b"\x1b[1;1R")  # does: the toolbar is drawn after it
 
     def wait(self, pattern: re.Pattern, start: int, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -72,6 +77,7 @@ def run(home: Path, query: str, budget_s: float) -> dict:
     if pid == 0:
         os.chdir(ROOT)
         os.execve(cmd[0], cmd, env)
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
     t0 = time.monotonic()
     term = Terminal(fd)
     out: dict = {"home": str(home), "query": query, "load_average_start": load_start}
