@@ -32,6 +32,7 @@ PROMPT = re.compile(rb"you>")
 ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\r")
 #: A reply listing tracks: a first numbered row holding a duration (m:ss).
 ROW = re.compile(r"^\s*1\s+\S.*\b\d+:\d\d\b", re.MULTILINE)
+REPLY_END = re.compile(rb"still growing\)|complete now|^\s*1\s+\S.*\b\d+:\d\d\b", re.MULTILINE)
 READY = re.compile(r"(\d+) of (\d+) tracks? ready")
 TARGETS = {"prompt_s": 15.0, "first_answer_s": 120.0, "demo_ready_s": 600.0}
 
@@ -88,8 +89,9 @@ def run(home: Path, query: str, budget_s: float) -> dict:
         start = len(term.raw)
         os.write(fd, query.encode() + b"\r")
         attempts += 1
-        # the reply is complete when the next prompt is drawn after it
-        if not term.wait(re.compile(rb"\n(.|\n)*you>"), start, 300):
+        # the reply is complete when its note on the growing library is printed (or, once
+        # the library is complete, when it lists tracks)
+        if not term.wait(REPLY_END, start, 300):
             break
         reply = term.text(start)
         out.setdefault("first_reply_s", round(time.monotonic() - t0, 2))
