@@ -13,6 +13,7 @@ import fcntl
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +24,10 @@ from catalog.ingest_progress import progress_file, running_ingest
 #: How much lower the background build's CPU priority is than the chat's (nice 10: the
 #: chat answers at once however busy the build keeps the cores).
 BUILD_NICENESS = 10
+
+
+#: The longest the chat waits for a build it started to say it is running.
+STARTUP_WAIT_S = 15.0
 
 
 def _sibling(catalog: Catalog, suffix: str) -> Path | None:
@@ -95,4 +100,11 @@ def start_demo_build(
         os.setpriority(os.PRIO_PROCESS, process.pid, BUILD_NICENESS)
     except OSError:
         pass
+    # Until the build has written its progress file, a search would call the library
+    # empty; it does so within a second or two of starting (before it loads the model).
+    deadline = time.monotonic() + STARTUP_WAIT_S
+    while running_ingest(catalog) is None and process.poll() is None:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     return log

@@ -32,7 +32,9 @@ PROMPT = re.compile(rb"you>")
 ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\r")
 #: A reply listing tracks: a first numbered row holding a duration (m:ss).
 ROW = re.compile(r"^\s*1\s+\S.*\b\d+:\d\d\b", re.MULTILINE)
-REPLY_END = re.compile(rb"still growing\)|complete now|^\s*1\s+\S.*\b\d+:\d\d\b", re.MULTILINE)
+REPLY_END = re.compile(
+    rb"still growing\)|complete now|sorry: |^\s*1\s+\S.*\b\d+:\d\d\b", re.MULTILINE
+)
 READY = re.compile(r"(\d+) of (\d+) tracks? ready")
 TARGETS = {"prompt_s": 15.0, "first_answer_s": 120.0, "demo_ready_s": 600.0}
 

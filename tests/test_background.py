@@ -163,12 +163,8 @@ def test_start_demo_build_runs_detached_at_low_priority_once(tmp_path):
     catalog = open_catalog(url)
     log = start_demo_build(catalog, url)
     assert log == build_log(catalog)
-    deadline = time.monotonic() + 120
-    state = None
-    while time.monotonic() < deadline and state is None:
-        state = running_ingest(catalog)  # written by the build before it loads the model
-        time.sleep(0.1)
-    assert state is not None, log.read_text()
+    state = running_ingest(catalog)  # the build says it runs before the chat goes on, so
+    assert state is not None, log.read_text()  # no first answer calls the library empty
     pid = state["pid"]
     try:
         assert os.getsid(pid) == pid  # its own session: the chat's terminal cannot stop it
