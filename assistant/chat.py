@@ -257,6 +257,7 @@ class Chat:
             self.say(f"sorry: {exc}")
             return
         self.say(reply_text(reply))
+        growing = self.growth(max_age=0) if growing is not None else None  # as of now
         if growing is not None:
             self.say(f"({growing.ready_text()}; the library is still growing)")
 
