@@ -93,8 +93,12 @@ class Chat:
         history_path: Path | None = None,
         out: TextIO | None = None,
         session_options: dict[str, Any] | None = None,
+        growth: Callable[[], Any] | None = None,
     ) -> None:
         self._load = load
+        self._growth = growth  # () -> catalog.ingest_progress.Growth | None
+        self._growth_seen: tuple[float, Any] = (0.0, None)
+        self._names_at = -1  # tracks ready when the names were last read
         self.player = player
         self.player_problem = player_problem
         self._names = names
@@ -152,7 +156,25 @@ class Chat:
         self.out.write(text + "\n")
         self.out.flush()
 
+    def growth(self, max_age: float = 1.0) -> Any:
+        """How far a background ingest of the library is (None: none runs), re-read at most
+        once per ``max_age`` seconds (the toolbar asks twice a second)."""
+        if self._growth is None:
+            return None
+        import time
+
+        when, value = self._growth_seen
+        if time.monotonic() - when >= max_age:
+            try:
+                value = self._growth()
+            except Exception:  # a progress read never breaks the chat
+                value = None
+            self._growth_seen = (time.monotonic(), value)
+        return value
+
     def toolbar(self) -> str:
+        growing = self.growth()
+        library = f"{growing.toolbar()}   |   " if growing is not None else ""
         if not self._ready.is_set():
             sound = "loading…"
         elif self.player is None:
@@ -165,7 +187,7 @@ class Chat:
                 mark = "▶" if st.state == "playing" else "⏸"
                 sound = f"{mark} {st.item.title}  {duration(st.elapsed)}"
             sound += f"  vol {round(st.volume * 100)}%"
-        return f" {sound}   |   /help  /voice  /quit  Ctrl-D leaves"
+        return f" {library}{sound}   |   /help  /voice  /quit  Ctrl-D leaves"
 
     def run(self) -> int:
         self._loader.start()
@@ -197,6 +219,12 @@ class Chat:
                     break
                 continue
             self.turn(line)
+        growing = self.growth(max_age=0)
+        if growing is not None:
+            self.say(
+                f"(the library keeps growing in the background: {growing.ready_text()}; "
+                "the next chat picks up where it is)"
+            )
         self.say("bye")
         if self.player is not None:
             self.player.close()
@@ -236,8 +264,16 @@ class Chat:
 
     def turn(self, text: str) -> None:
         """One typed (or transcribed) line: handled by the assistant, the reply printed."""
+        growing = self.growth(max_age=0)
         try:
-            reply = self.assistant().handle(text)
+            assistant = self.assistant()
+            if growing is not None:
+                self._new_names(assistant, growing.ready)
+            elif self._names_at >= 0:  # it grew during this chat and has just finished
+                self._new_names(assistant, -2)
+                self._names_at = -1
+                self.say("(the library is complete now: every track can be found)")
+            reply = assistant.handle(text)
         except KeyboardInterrupt:
             self.say("(cancelled)")
             return
@@ -245,6 +281,25 @@ class Chat:
             self.say(f"sorry: {exc}")
             return
         self.say(reply_text(reply))
+        growing = self.growth(max_age=0) if growing is not None else None  # as of now
+        if growing is not None:
+            self.say(f"({growing.ready_text()}; the library is still growing)")
+
+    def _new_names(self, assistant: Any, ready: int) -> None:
+        """Artists, albums and titles that arrived since the last turn become known to the
+        NLU (and to completion), so "play something by Maxstack" works once Maxstack does."""
+        if ready == self._names_at:
+            return
+        self._names_at = ready
+        refresh = getattr(getattr(assistant, "nlu", None), "refresh_names", None)
+        catalog = getattr(assistant, "catalog", None)
+        try:
+            if refresh is not None and catalog is not None:
+                refresh(catalog)
+            if self._names is not None:
+                self.completer.set_names(self._names())
+        except Exception:  # names are a help, not a requirement
+            pass
 
     def voice_turn(self) -> None:
         """Push to talk: record one command, show the transcript, then handle it as typed."""

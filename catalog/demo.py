@@ -18,8 +18,10 @@ Three sources, each track with licence, source and attribution recorded:
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -27,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from catalog.db import Catalog
-from catalog.ingest import IngestSummary, db_path, ingest
+from catalog.ingest import IngestSummary, db_path, ingest, scan
+from catalog.ingest_progress import IngestProgress, progress_file, track_count
 from musicbert.paths import cache_dir
 
 WESNOTH_DIR = Path("/usr/share/games/wesnoth/1.16/data/core/music")
@@ -562,6 +565,9 @@ def render_dir() -> Path:
 
 def _render_one(piece: Piece, out: str, soundfont: str | None) -> tuple[str, str | None]:
     """Worker: parse, render and tag one piece. Returns (ref, error or None)."""
+    import warnings
+
+    warnings.simplefilter("ignore")  # music21's notes on the scores are not for a person
     from music21 import corpus
 
     from catalog.render import RenderError, render_score
@@ -697,6 +703,35 @@ def _with_composer_attribution(path: str) -> dict[str, Any] | None:
     return values
 
 
+def starter_pieces(pieces: tuple[Piece, ...]) -> tuple[Piece, ...]:
+    """The first piece of each album: rendered first, so a growing demo library holds some
+    organ, choir, quartet, piano, fiddle... within its first minutes."""
+    seen: set[str] = set()
+    out = []
+    for piece in pieces:
+        if piece.album not in seen:
+            seen.add(piece.album)
+            out.append(piece)
+    return tuple(out)
+
+
+def demo_marker(catalog: Catalog) -> Path | None:
+    """``X/name.demo.json`` beside the catalog: written when a demo build finished (its
+    summary); None for an in-memory catalog."""
+    progress = progress_file(catalog)
+    return (
+        None
+        if progress is None
+        else progress.with_name(progress.name.replace(".ingest.json", ".demo.json"))
+    )
+
+
+def demo_complete(catalog: Catalog) -> bool:
+    """Whether a demo build ran to its end on this catalog (an interrupted one did not)."""
+    marker = demo_marker(catalog)
+    return marker is not None and marker.is_file()
+
+
 def build_demo_library(
     catalog: Catalog,
     embedder: Any = None,
@@ -706,12 +741,24 @@ def build_demo_library(
     workers: int | None = None,
     progress: bool = True,
     overrides: Callable[[str], dict[str, Any] | None] | None = None,
+    note: IngestProgress | None = None,
 ) -> DemoSummary:
-    """Render (or reuse) the corpus pieces, then ingest them with the two soundtracks."""
+    """Render (or reuse) the corpus pieces and ingest them with the two soundtracks.
+
+    In the order that serves a person chatting while it grows: one piece per album is
+    rendered first and ingested together with the soundtracks (one file of each folder
+    in turn), then the other pieces are rendered and ingested. ``note`` is the progress
+    file other processes read (one is written when not given); it says how many tracks
+    the library will hold. Every step is resumable: a killed build run again reuses the
+    cached renders and the committed tracks.
+    """
+    if note is None:
+        with IngestProgress(catalog) as own:
+            return build_demo_library(
+                catalog, embedder, pieces=pieces, include_packages=include_packages,
+                workers=workers, progress=progress, overrides=overrides, note=own,
+            )  # fmt: skip
     summary = DemoSummary()
-    summary.rendered, summary.cached, summary.render_failed = render_pieces(
-        pieces, progress=progress
-    )
     folders = [render_dir()]
     if include_packages:
         for folder, package in (
@@ -724,20 +771,58 @@ def build_demo_library(
                 summary.missing_sources.append(
                     f"{package} is not installed (apt-get install {package})"
                 )
+    package_files = len(scan(folders[1:])[0]) if folders[1:] else 0
+    others = track_count(catalog) - sum(_count_sources(catalog, folders).values())
+    note.update(force=True, stage="rendering", expected=others + len(pieces) + package_files)
     wanted = {f"{p.slug}.flac" for p in pieces}
-    paths: list[Path] = [p for p in sorted(folders[0].glob("*.flac")) if p.name in wanted]
-    paths += folders[1:]
-    summary.ingest = ingest(
-        catalog,
-        paths,
-        embedder=embedder,
-        workers=workers,
-        progress=progress,
-        overrides=overrides or _with_composer_attribution,
-    )
+    first = starter_pieces(pieces)
+    rest = tuple(p for p in pieces if p not in first)
+    ingests: list[IngestSummary] = []
+    for batch, extra in ((first, folders[1:]), (rest, [])):
+        note.update(stage="rendering")
+        rendered, cached, failed = render_pieces(batch, progress=progress)
+        summary.rendered += rendered
+        summary.cached += cached
+        summary.render_failed += failed
+        done = {f"{p.slug}.flac" for p in batch}
+        paths: list[Path] = [
+            p for p in sorted(folders[0].glob("*.flac")) if p.name in wanted and p.name in done
+        ]
+        if paths or extra:
+            ingests.append(
+                ingest(
+                    catalog,
+                    paths + extra,
+                    embedder=embedder,
+                    workers=workers,
+                    progress=progress,
+                    overrides=overrides or _with_composer_attribution,
+                    note=note,
+                )
+            )
+    summary.ingest = _merged(ingests)
+    note.update(force=True, stage="finishing")
     _refresh_package_metadata(catalog)
     summary.sources = _count_sources(catalog, folders)
+    marker = demo_marker(catalog)
+    if marker is not None:
+        try:
+            marker.write_text(json.dumps({"finished": time.time(), "headline": summary.headline()}))
+        except OSError:
+            pass
     return summary
+
+
+def _merged(runs: list[IngestSummary]) -> IngestSummary:
+    """One summary for the demo's ingest runs (counts added, lists joined)."""
+    out = IngestSummary()
+    for run in runs:
+        for name, value in run.__dict__.items():
+            if isinstance(value, list):
+                getattr(out, name).extend(value)
+            else:
+                setattr(out, name, getattr(out, name) + value)
+    return out
 
 
 def _refresh_package_metadata(catalog: Catalog) -> None:

@@ -44,7 +44,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -415,27 +415,50 @@ def ingest(
     progress: bool = True,
     batch_size: int = DEFAULT_BATCH,
     overrides: Overrides | None = None,
+    note: IngestProgress | None = None,
 ) -> IngestSummary:
     """Bring the catalog in step with the audio files under ``paths`` (see module doc).
 
     ``embedder`` (a ``musicbert.embedder.Embedder``) adds model tags and an embedding per
     track; ``overrides(path) -> dict`` supplies FileTags fields the files lack (licence,
-    source, attribution, artist...), used by the demo library.
+    source, attribution, artist...), used by the demo library. ``note``: the progress file
+    of a larger job this ingest is part of (the demo build), which then also owns its
+    ``expected`` track count; by default the ingest writes its own.
     """
     started = time.perf_counter()
     require_writable(catalog, "ingest")
     summary = IngestSummary()
     workers = max(1, workers or os.cpu_count() or 1)
+    if note is not None:
+        return _ingest(
+            catalog, paths, embedder, workers, progress, batch_size, overrides, summary,
+            started, note, False,
+        )  # fmt: skip
     with IngestProgress(catalog) as progress_note:
         return _ingest(
             catalog, paths, embedder, workers, progress, batch_size, overrides, summary,
-            started, progress_note,
+            started, progress_note, True,
         )  # fmt: skip
 
 
+def interleaved(paths: Iterable[str]) -> list[str]:
+    """Files in an order that serves the first answers: one from each folder in turn
+    (sorted within a folder), so a growing library holds some of every kind early
+    instead of one whole folder after another."""
+    by_folder: dict[bytes, list[str]] = {}
+    for path in sorted(paths, key=os.fsencode):
+        by_folder.setdefault(os.fsencode(os.path.dirname(path)), []).append(path)
+    queues = [by_folder[k] for k in sorted(by_folder)]
+    out: list[str] = []
+    for i in range(max((len(q) for q in queues), default=0)):
+        out += [q[i] for q in queues if i < len(q)]
+    return out
+
+
 def _ingest(
-    catalog, paths, embedder, workers, progress, batch_size, overrides, summary, started, note
-) -> IngestSummary:
+    catalog, paths, embedder, workers, progress, batch_size, overrides, summary, started, note,
+    own_note,
+) -> IngestSummary:  # fmt: skip
     files, summary.skipped = scan(paths)
     note.update(stage="hashing", files=len(files))
     with WorkerPool(workers) as pool:
@@ -460,10 +483,14 @@ def _ingest(
         batch: list[_Ready] = []
         total_bytes = sum(hashes[k][1] for k, _ in jobs)
         by_fs = {keys_to_fs[k]: (k, tid) for k, tid in jobs}
+        if own_note:  # the tracks the library will hold when this run is done
+            with catalog.session() as session:
+                present = session.scalar(select(func.count(Track.id))) or 0
+            note.update(expected=present + sum(1 for _, tid in jobs if tid is None))
         note.update(stage="analysing", files=len(jobs), analysed=0)
         with _progress(total_bytes, progress, "analysing") as bar:
             last_commit = time.perf_counter()
-            for path, result in pool.map_unordered(analyse_job, sorted(by_fs, key=os.fsencode)):
+            for path, result in pool.map_unordered(analyse_job, interleaved(by_fs)):
                 key, track_id = by_fs[path]
                 digest, size = hashes[key]
                 bar.update(size)
@@ -484,7 +511,8 @@ def _ingest(
                         summary.skipped.append((printable(path), f"not embedded: {exc}"))
                         continue
                 batch.append(item)
-                if len(batch) >= batch_size or time.perf_counter() - last_commit > 10:
+                first = not (summary.added or summary.updated)  # the first track: at once
+                if first or len(batch) >= batch_size or time.perf_counter() - last_commit > 10:
                     _commit_batch(catalog, batch, summary, overrides)
                     batch, last_commit = [], time.perf_counter()
                     note.update(force=True, committed=summary.added + summary.updated)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,12 +49,15 @@ class IngestProgress:
             "files": 0,
             "analysed": 0,
             "committed": 0,
+            "ready_at_start": track_count(catalog),
         }
         self._written = 0.0
 
     def update(self, force: bool = False, **changes: Any) -> None:
         stage_changed = "stage" in changes and changes["stage"] != self.state["stage"]
         self.state.update(changes)
+        if changes.get("committed") and "first_commit_at" not in self.state:
+            self.state["first_commit_at"] = time.time()  # the ETA counts from here
         now = time.monotonic()
         if self.path is None or not (
             force or stage_changed or now - self._written >= PROGRESS_EVERY_S
@@ -108,3 +112,64 @@ def describe_ingest(state: dict[str, Any]) -> str:
         f"an ingest is running (pid {state.get('pid')}, for {seconds} s): {how_far}, "
         f"{committed} track{'s' if committed != 1 else ''} saved so far"
     )
+
+
+def track_count(catalog: Catalog) -> int:
+    """How many tracks the catalog holds (0 when it cannot be read yet)."""
+    from sqlalchemy import func, select
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from catalog.models import Track
+
+    try:
+        with catalog.session() as session:
+            return int(session.scalar(select(func.count(Track.id))) or 0)
+    except SQLAlchemyError:
+        return 0
+
+
+@dataclass(frozen=True)
+class Growth:
+    """A library that is still being built: how much of it can be searched already."""
+
+    ready: int  # tracks in the catalog now (each one complete: tags, analysis, embedding)
+    expected: int  # tracks it will hold when the running ingest is done
+    stage: str
+    eta_s: float | None  # seconds left, from the rate since the first commit; None: unknown
+
+    def ready_text(self) -> str:
+        """ "12 of 107 tracks ready" ("12 tracks ready so far" before the total is known)."""
+        if not self.expected:
+            return f"{self.ready} track{'s' if self.ready != 1 else ''} ready so far"
+        return f"{self.ready} of {self.expected} track{'s' if self.expected != 1 else ''} ready"
+
+    def eta_text(self) -> str:
+        if self.eta_s is None:
+            return ""
+        if self.eta_s < 90:
+            return "about a minute left"
+        return f"about {round(self.eta_s / 60)} min left"
+
+    def toolbar(self) -> str:
+        """ "library: 12 of 107 tracks ready (analysing), about 6 min left"."""
+        eta = self.eta_text()
+        return f"library: {self.ready_text()} ({self.stage})" + (f", {eta}" if eta else "")
+
+
+def library_growth(catalog: Catalog, now: float | None = None) -> Growth | None:
+    """How far the running ingest of this catalog is, as a person reads it; None when no
+    ingest runs (the library is as complete as it will get)."""
+    state = running_ingest(catalog)
+    if state is None:
+        return None
+    now = time.time() if now is None else now
+    ready = track_count(catalog)
+    expected = int(state.get("expected") or 0)
+    expected = max(expected, ready) if expected else 0  # 0: not known yet (still scanning)
+    eta = None
+    added = ready - int(state.get("ready_at_start") or 0)
+    first = state.get("first_commit_at")
+    if first is not None and added >= 3 and now > float(first):
+        rate = (added - 1) / (now - float(first))  # tracks per second since the first commit
+        eta = (expected - ready) / rate if rate > 0 else None
+    return Growth(ready, expected, str(state.get("stage") or "starting"), eta)

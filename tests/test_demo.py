@@ -14,6 +14,8 @@ from catalog.demo import (
     Piece,
     _with_composer_attribution,
     build_demo_library,
+    demo_complete,
+    starter_pieces,
 )
 from catalog.ingest import ingest
 from catalog.models import Track
@@ -40,9 +42,14 @@ def catalog(tmp_path):
 
 @needs_fluidsynth
 def test_small_demo_build_records_everything_and_is_cached(catalog):
+    assert not demo_complete(catalog)
     summary = build_demo_library(catalog, pieces=SMALL, include_packages=False, progress=False)
     assert (summary.rendered, summary.cached, summary.render_failed) == (2, 0, [])
     assert summary.ingest.added == 2
+    assert demo_complete(catalog)  # the marker the chat checks before building again
+    from assistant.commands.chat import start_demo_library
+
+    assert start_demo_library(catalog, None) is None  # complete: nothing is started
     with catalog.session() as s:
         ids = s.scalars(select(Track.id)).all()
     tracks = {t.score_ref: t for t in track_rows(catalog, ids)}
@@ -62,6 +69,12 @@ def test_small_demo_build_records_everything_and_is_cached(catalog):
     again = build_demo_library(catalog, pieces=SMALL, include_packages=False, progress=False)
     assert (again.rendered, again.cached) == (0, 2)
     assert (again.ingest.added, again.ingest.unchanged) == (0, 2)
+
+
+def test_starter_pieces_are_one_per_album_in_table_order():
+    first = starter_pieces(PIECES)
+    assert len(first) == len({p.album for p in PIECES}) >= 6
+    assert [p.album for p in first] == list(dict.fromkeys(p.album for p in PIECES))
 
 
 def test_piece_table_has_variety_and_no_restricted_sources():

@@ -12,7 +12,8 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--demo",
         action="store_true",
-        help="build the demo library first if the catalog is empty, then chat over it",
+        help="chat over the demo library, building it in the background if it is not "
+        "complete (answers use the tracks ready so far)",
     )
     parser.add_argument("--no-sound", action="store_true", help="do not open an audio output")
     parser.set_defaults(func=run)
@@ -21,10 +22,15 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from assistant.chat import Chat
     from assistant.player import try_player
+    from catalog.db import open_catalog
+    from catalog.ingest_progress import library_growth
     from musicbert.paths import home_dir
 
+    catalog = open_catalog(args.db)  # created here, before any background build opens it
     if args.demo:
-        ensure_demo_library(args.db, args.checkpoint)
+        message = start_demo_library(catalog, args.db, args.checkpoint)
+        if message:
+            print(message, flush=True)
     player, problem = (None, None) if args.no_sound else try_player()
 
     def load():
@@ -42,9 +48,8 @@ def run(args) -> int:
 
     def names():
         from assistant.voice import catalog_names
-        from catalog.db import open_catalog
 
-        return catalog_names(open_catalog(args.db))
+        return catalog_names(catalog)
 
     chat = Chat(
         load,
@@ -52,25 +57,23 @@ def run(args) -> int:
         player_problem=problem,
         names=names,
         history_path=home_dir() / "chat_history",
+        growth=lambda: library_growth(catalog),
     )
     return chat.run()
 
 
-def ensure_demo_library(db_url: str | None, checkpoint: str | None = None) -> None:
-    """Build the demo library (``catalog.demo``) when the catalog holds no tracks."""
-    from sqlalchemy import func, select
+def start_demo_library(catalog, db_url: str | None, checkpoint: str | None = None) -> str | None:
+    """Start building the demo library in the background unless it is complete or being
+    built; what to tell the person (None: nothing to say)."""
+    from assistant.background import start_demo_build
+    from catalog.demo import demo_complete
 
-    from catalog.db import open_catalog
-    from catalog.models import Track
-
-    catalog = open_catalog(db_url)
-    with catalog.session() as session:
-        tracks = session.scalar(select(func.count(Track.id)))
-    if tracks:
-        return
-    print("Building the demo library (first run only; a few minutes)…", flush=True)
-    from assistant.model_loader import load_embedder
-    from catalog.demo import build_demo_library
-
-    summary = build_demo_library(catalog, embedder=load_embedder(checkpoint, catalog))
-    print(f"Demo library ready: {summary.headline()}", flush=True)
+    if demo_complete(catalog):
+        return None
+    log = start_demo_build(catalog, db_url, checkpoint)
+    if log is None:
+        return "The demo library is being built in the background; answers use what is ready."
+    return (
+        "Building the demo library in the background (about 100 tracks; the bar below "
+        "shows how far). Ask away: answers use the tracks ready so far."
+    )

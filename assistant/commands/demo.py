@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 
 def register(subparsers) -> None:
@@ -22,24 +23,25 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from assistant.commands.ingest import sync_vector_index
-    from assistant.commands.stats import render
-    from assistant.model_loader import load_embedder
+    from assistant.background import demo_lock
     from catalog.db import open_catalog
-    from catalog.demo import build_demo_library
     from catalog.ingest import require_writable
-    from catalog.queries import library_stats
+    from catalog.ingest_progress import IngestProgress, running_ingest
 
     catalog = open_catalog(args.db)
     try:
         require_writable(catalog, "build the demo library")
-        embedder = None if args.no_embed else load_embedder(args.checkpoint, catalog)
-        summary = build_demo_library(
-            catalog, embedder, workers=args.workers, progress=not args.json
-        )
-        if embedder is not None:
-            sync_vector_index(catalog, embedder)
-        stats = library_stats(catalog)
+        with demo_lock(catalog) as mine:
+            if not mine or running_ingest(catalog) is not None:
+                print(
+                    "musicbert: a demo build or an ingest of this library is already running; "
+                    "the toolbar of `musicbert chat` shows how far it is",
+                    file=sys.stderr,
+                )
+                return 1
+            with IngestProgress(catalog) as note:  # readers see the build from its start
+                note.update(force=True, stage="loading the model")
+                summary, stats = _build(args, catalog, note)
     finally:
         catalog.close()
     if args.json:
@@ -56,5 +58,22 @@ def run(args: argparse.Namespace) -> int:
         print(line)
     for folder, count in summary.sources.items():
         print(f"{count:4d} tracks from {folder}")
+    from assistant.commands.stats import render
+
     print(render(stats))
     return 0
+
+
+def _build(args: argparse.Namespace, catalog, note):
+    from assistant.commands.ingest import sync_vector_index
+    from assistant.model_loader import load_embedder
+    from catalog.demo import build_demo_library
+    from catalog.queries import library_stats
+
+    embedder = None if args.no_embed else load_embedder(args.checkpoint, catalog)
+    summary = build_demo_library(
+        catalog, embedder, workers=args.workers, progress=not args.json, note=note
+    )
+    if embedder is not None:
+        sync_vector_index(catalog, embedder)
+    return summary, library_stats(catalog)
