@@ -234,7 +234,7 @@ def _meter_levels(ratio: str | None) -> tuple[float, ...]:
 
 
 def rendered_clips(count: int) -> list[Clip]:
-    from catalog.demo import PIECES
+    from catalog.demo_pieces import PIECES
     from catalog.render import render_score
 
     clips = []

@@ -16,7 +16,8 @@ import numpy as np
 
 def demo_names() -> list[tuple[str, str, str]]:
     """(title, artist, album) of every demo-library track, as the demo build names them."""
-    from catalog.demo import PIECES, SINGULARITY_DIR, WESNOTH_DIR, _package_overrides
+    from catalog.demo import SINGULARITY_DIR, WESNOTH_DIR, _package_overrides
+    from catalog.demo_pieces import PIECES
     from catalog.tags import read_tags
 
     out = []

@@ -9,14 +9,13 @@ from sqlalchemy import select
 
 from catalog.db import open_catalog
 from catalog.demo import (
-    PIECES,
     WESNOTH_DIR,
-    Piece,
     _with_composer_attribution,
     build_demo_library,
     demo_complete,
     starter_pieces,
 )
+from catalog.demo_pieces import PIECES, Piece
 from catalog.ingest import ingest
 from catalog.models import Track
 from catalog.queries import track_rows
