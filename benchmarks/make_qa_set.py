@@ -534,13 +534,9 @@ _NLU_ATTRIBUTES = {
 def nlu_examples(tracks: list[TrackInfo], titles: Counter) -> list[dict]:
     """Questions worded in the NLU training data (Rasa nlu.yml) that name a track and an
     attribute; the gold comes from the data. A check on wording this module did not write."""
-    try:
-        from assistant.nlu.rasa_format import load_nlu
+    from assistant.nlu.rasa_format import load_nlu
 
-        data = load_nlu()
-    except Exception as exc:  # another engineer's module: the set is still valid without it
-        print(f"(no nlu.yml examples: {exc})")
-        return []
+    data = load_nlu()
     by_title = {}
     for t in tracks:
         by_title.setdefault(t.title.casefold(), []).append(t)

@@ -111,12 +111,9 @@ def percentile(values: list[float], q: float) -> float:
 def load_nlu(catalog, embedder, mode: str):
     if mode == "none":
         return None, "parse-free (the QA engine's own question reading)"
-    try:
-        from assistant.nlu import NLU
+    from assistant.nlu import NLU
 
-        return NLU.load(catalog=catalog, embedder=embedder), "full path (dialogue NLU -> QA)"
-    except Exception as exc:  # the NLU is another engineer's module: say why it is not used
-        return None, f"parse-free (NLU unavailable: {type(exc).__name__}: {exc})"
+    return NLU.load(catalog=catalog, embedder=embedder), "full path (dialogue NLU -> QA)"
 
 
 def ask_timed(engine: QAEngine, text: str, ctx: QAContext):

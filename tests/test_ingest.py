@@ -243,10 +243,9 @@ def test_killed_run_then_rerun_equals_an_uninterrupted_run(tmp_path):
 
 
 def _embedder():
-    embedder_module = pytest.importorskip(
-        "musicbert.embedder", reason="the MODEL engineer's musicbert.embedder is not there yet"
-    )
-    return embedder_module.Embedder.load()
+    from musicbert.embedder import Embedder
+
+    return Embedder.load()
 
 
 @pytest.mark.slow
