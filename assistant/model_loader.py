@@ -33,11 +33,13 @@ def packaged_model_id() -> str | None:
     return f"musicbert-{file_sha256(weights)[:12]}" if weights.is_file() else None
 
 
-def choose_checkpoint(catalog: Catalog | None, note: Callable[[str], None] = _note) -> str | None:
-    """The checkpoint the catalog's vectors came from, when it is not the packaged one."""
-    if catalog is None:
-        return None
-    models = vector_models(catalog)
+def choose_checkpoint(
+    catalog: Catalog, models: dict[str, int], note: Callable[[str], None] = _note
+) -> str | None:
+    """The checkpoint the catalog's vectors came from, when it is not the packaged one.
+
+    ``models`` is ``vector_models(catalog)``, read once by the caller.
+    """
     if not models:
         return None
     most = max(models.values())
@@ -78,7 +80,9 @@ def load_embedder(
     """
     from musicbert import embedder as packaged
 
-    chosen = checkpoint or (choose_checkpoint(catalog, note) if follow_library else None)
+    models = vector_models(catalog) if catalog is not None else {}
+    follow = follow_library and catalog is not None and checkpoint is None
+    chosen = checkpoint or (choose_checkpoint(catalog, models, note) if follow else None)
     if chosen is None and (packaged.DEFAULT_CHECKPOINT / "config.json").is_file():
         chosen = packaged.DEFAULT_CHECKPOINT  # by path: the cache must not outlive a swap
     embedder = _load(str(Path(chosen).expanduser().resolve()) if chosen else None)
@@ -95,7 +99,6 @@ def load_embedder(
         return embedder
     if checkpoint is not None:
         record_checkpoint(catalog, str(embedder.model_id), str(Path(checkpoint).resolve()))
-    models = vector_models(catalog)
     if models and embedder.model_id not in models:
         note(
             f"this library's vectors come from {', '.join(models)}, not from the model loaded "

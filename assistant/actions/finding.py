@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from assistant.actions.context import MAX_RESULTS, ActionContext
-from assistant.actions.names import resolve_named, resolve_tracks
+from assistant.actions.names import resolve_named, track_named
 from assistant.actions.replies import (
     PLURAL,
     ask_which,
@@ -212,9 +212,9 @@ def play_music(ctx: ActionContext, parse: Parse, state: DialogueState) -> Reply:
     action = "action_play_music"
     track = parse.first("track")
     if track:
-        ids, sugg = resolve_tracks(ctx, track)
-        if not ids:
-            return make_reply(not_found_text("a track called", track, sugg), parse, action)
+        ids, missing = track_named(ctx, track)
+        if missing:
+            return make_reply(missing, parse, action)
         artist = parse.first("artist")
         if len(ids) > 1 and artist:
             refs = [
@@ -283,9 +283,9 @@ def search_music(ctx: ActionContext, parse: Parse, state: DialogueState) -> Repl
     action = "action_search_music"
     track = parse.first("track")
     if track:
-        ids, sugg = resolve_tracks(ctx, track)
-        if not ids:
-            return make_reply(not_found_text("a track called", track, sugg), parse, action)
+        ids, missing = track_named(ctx, track)
+        if missing:
+            return make_reply(missing, parse, action)
         refs = track_refs(ctx, ids)
         state.last_results = ids
         state.current_track_id = ids[0]
@@ -322,9 +322,9 @@ def more_like_this(ctx: ActionContext, parse: Parse, state: DialogueState) -> Re
     seed = None
     track = parse.first("track")
     if track:
-        ids, sugg = resolve_tracks(ctx, track)
-        if not ids:
-            return make_reply(not_found_text("a track called", track, sugg), parse, action)
+        ids, missing = track_named(ctx, track)
+        if missing:
+            return make_reply(missing, parse, action)
         seed = ids[0]
     elif parse.first("artist"):
         ids, matched, sugg = resolve_named(ctx, "artist", parse.first("artist"))

@@ -6,11 +6,10 @@ import re
 
 from assistant.actions.context import DEFAULT_RESULTS, ActionContext
 from assistant.actions.finding import as_search_filters, build_filters, queue_tracks
-from assistant.actions.names import resolve_tracks
+from assistant.actions.names import track_named
 from assistant.actions.replies import (
     label,
     make_reply,
-    not_found_text,
     number_said,
     numbered,
     result_count,
@@ -37,9 +36,9 @@ def song_path(ctx: ActionContext, parse: Parse, state: DialogueState) -> Reply:
         )
     ends = []
     for name in names[:2]:
-        ids, sugg = resolve_tracks(ctx, name)
-        if not ids:
-            return make_reply(not_found_text("a track called", name, sugg), parse, action)
+        ids, missing = track_named(ctx, name)
+        if missing:
+            return make_reply(missing, parse, action)
         ends.append(ids[0])
     n = number_said(parse) or 8
     filters, problems = build_filters(ctx, parse)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from assistant.actions.context import ActionContext
+from assistant.actions.replies import not_found_text
 
 
 def resolve_tracks(ctx: ActionContext, name: str) -> tuple[list[int], list[str]]:
@@ -27,3 +28,9 @@ def resolve_named(
         return [], None, found.suggestions
     best = found.matches[0]
     return list(best.track_ids), best.name, []
+
+
+def track_named(ctx: ActionContext, name: str) -> tuple[list[int], str | None]:
+    """Ids of the track called ``name``, or the sentence saying it is not there."""
+    ids, suggestions = resolve_tracks(ctx, name)
+    return ids, None if ids else not_found_text("a track called", name, suggestions)

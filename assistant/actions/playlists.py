@@ -8,13 +8,12 @@ from sqlalchemy import select
 
 from assistant.actions.context import ActionContext
 from assistant.actions.finding import build_query, find_music
-from assistant.actions.names import resolve_tracks
+from assistant.actions.names import track_named
 from assistant.actions.replies import (
     PLURAL,
     ask_which,
     label,
     make_reply,
-    not_found_text,
     number_said,
     track_refs,
 )
@@ -30,9 +29,9 @@ def playlist_targets(
     """Which tracks "this" / "these" / "the second one" / a title mean; or a problem."""
     track = parse.first("track")
     if track:
-        ids, sugg = resolve_tracks(ctx, track)
-        if not ids:
-            return [], not_found_text("a track called", track, sugg)
+        ids, missing = track_named(ctx, track)
+        if missing:
+            return [], missing
         if len(ids) > 1:
             return ids, "ambiguous"
         return ids, None
