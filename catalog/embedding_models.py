@@ -17,6 +17,10 @@ from catalog.models import Embedding, Meta
 _PREFIX = "checkpoint:"
 
 
+def _meta_key(model_id: str) -> str:
+    return (_PREFIX + model_id)[:64]  # meta.key is 64 characters wide
+
+
 def vector_models(catalog: Catalog) -> dict[str, int]:
     """Model id -> number of tracks with a vector from it, most used first."""
     with catalog.session() as session:
@@ -29,7 +33,7 @@ def vector_models(catalog: Catalog) -> dict[str, int]:
 def recorded_checkpoint(catalog: Catalog, model_id: str) -> str | None:
     """The checkpoint folder ``model_id`` was loaded from when it embedded this catalog."""
     with catalog.session() as session:
-        return session.scalar(select(Meta.value).where(Meta.key == _PREFIX + model_id))
+        return session.scalar(select(Meta.value).where(Meta.key == _meta_key(model_id)))
 
 
 def record_checkpoint(catalog: Catalog, model_id: str, checkpoint: str) -> None:
@@ -37,4 +41,4 @@ def record_checkpoint(catalog: Catalog, model_id: str, checkpoint: str) -> None:
     if catalog.read_only:
         return
     with catalog.session() as session:
-        session.merge(Meta(key=(_PREFIX + model_id)[:64], value=checkpoint))
+        session.merge(Meta(key=_meta_key(model_id), value=checkpoint))
