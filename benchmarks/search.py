@@ -42,7 +42,8 @@ sys.path.insert(0, str(ROOT))
 
 import faiss  # noqa: E402
 
-from catalog.vector_index import IndexConfig, VectorIndex  # noqa: E402
+from catalog.faiss_index import FaissIndex  # noqa: E402
+from catalog.index_config import IndexConfig  # noqa: E402
 
 QUERIES = [
     "calm piano",
@@ -110,7 +111,7 @@ def recall_at(found: np.ndarray, truth: np.ndarray) -> float:
     return hits / truth.size
 
 
-def time_queries(index: VectorIndex, queries: np.ndarray, k: int, id_filter=None):
+def time_queries(index: FaissIndex, queries: np.ndarray, k: int, id_filter=None):
     found = np.full((len(queries), k), -1, np.int64)
     times = []
     index.search(queries[0], k, id_filter=id_filter)  # warm
@@ -124,7 +125,7 @@ def time_queries(index: VectorIndex, queries: np.ndarray, k: int, id_filter=None
 
 def build_cached(
     kind: str, n: int, base: np.ndarray, cache: Path, source
-) -> tuple[VectorIndex, dict]:
+) -> tuple[FaissIndex, dict]:
     """Build once per (kind, n); later sweeps and runs with --cache reuse the file."""
     config = IndexConfig(kind=kind)
     params = {"hnsw": f"m{config.hnsw_m}-efc{config.ef_construction}", "ivfpq": f"pq{config.pq_m}"}
@@ -132,7 +133,7 @@ def build_cached(
     info_path = path.with_suffix(".json")
     if path.exists() and info_path.exists():
         info = json.loads(info_path.read_text())
-        index = VectorIndex("synthetic", base.shape[1], config, vector_source=source)
+        index = FaissIndex("synthetic", base.shape[1], config, vector_source=source)
         index._index = faiss.read_index(str(path))
         index.kind = kind
         index._refresh_ids()
@@ -140,7 +141,7 @@ def build_cached(
         return index, {**info, "cached": True}
     before = rss_mb()
     start = time.perf_counter()
-    index = VectorIndex.from_vectors(
+    index = FaissIndex.from_vectors(
         np.arange(n, dtype=np.int64), base, config=config, vector_source=source
     )
     build_s = time.perf_counter() - start

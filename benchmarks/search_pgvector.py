@@ -46,9 +46,9 @@ from search import build_cached, clustered, ground_truth, make_centres, pct  # n
 from sqlalchemy import select, text  # noqa: E402
 
 from catalog.db import open_catalog  # noqa: E402
+from catalog.index_config import IndexConfig  # noqa: E402
 from catalog.models import Track  # noqa: E402
 from catalog.pgvector_index import PgVectorIndex, SqlFilter, index_name  # noqa: E402
-from catalog.vector_index import IndexConfig  # noqa: E402
 from tests.pg_server import start_server, stop_server  # noqa: E402
 
 MODEL = "synthetic"

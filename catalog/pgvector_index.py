@@ -38,8 +38,9 @@ from sqlalchemy import Float, Select, String, bindparam, cast, func, literal_col
 from sqlalchemy.types import UserDefinedType
 
 from catalog.db import Catalog
+from catalog.index_config import IndexConfig, VectorIndexError
 from catalog.models import Embedding
-from catalog.vector_index import CatalogVectors, IndexConfig, VectorIndexError, normalise
+from catalog.vectors import CatalogVectors, normalise
 
 log = logging.getLogger(__name__)
 

@@ -21,10 +21,12 @@ from sqlalchemy import func, select
 from catalog.db import Catalog
 from catalog.explain import explain_likeness, explain_query, fallback_reason
 from catalog.filters import SearchError, SearchFilters, filter_query, parse_range
+from catalog.index_config import FLAT_MAX, IndexConfig
 from catalog.lexical import fuse, tag_confidences, tag_evidence, title_evidence
 from catalog.models import PlayHistory, Tag, Track
 from catalog.queries import find_tracks, track_rows
-from catalog.vector_index import FLAT_MAX, IndexConfig, VectorIndex, normalise
+from catalog.vector_index import VectorIndex
+from catalog.vectors import normalise
 from musicbert.errors import NotFoundError
 from musicbert.vocabulary import PHRASES, tags_in
 

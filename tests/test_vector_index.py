@@ -20,15 +20,9 @@ import pytest
 from sqlalchemy import delete, select
 
 from catalog.db import open_catalog
+from catalog.index_config import FLAT_MAX, HNSW_MAX, IndexConfig, VectorIndexError
 from catalog.models import Embedding, Track
-from catalog.vector_index import (
-    FLAT_MAX,
-    HNSW_MAX,
-    IndexConfig,
-    VectorIndex,
-    VectorIndexError,
-    index_dir,
-)
+from catalog.vector_index import VectorIndex, index_dir
 from musicbert.errors import ConfigError
 
 DIM = 32
