@@ -43,7 +43,7 @@ def build_query(parse: Parse) -> str:
     Names (artist, album, track, playlist) become filters or lookups, not text; command
     and filler words ("play", "some", "music") carry nothing the shared space can use.
     """
-    from assistant.nlu.entities import tokens
+    from assistant.nlu.spans import tokens
     from musicbert.vocabulary import COMMAND_WORDS, FILLER_WORDS
 
     words = parse.values("mood") + parse.values("genre") + parse.values("instrument")
