@@ -305,7 +305,8 @@ def e2e_benchmark(n: int, repeats: int, workdir: Path) -> dict:
     import torch
 
     from catalog.db import open_catalog
-    from catalog.search import SearchEngine, SearchFilters
+    from catalog.filters import SearchFilters
+    from catalog.search import SearchEngine
     from musicbert.embedder import Embedder
 
     torch.set_num_threads(1)  # a query is one short text; more threads only contend

@@ -11,7 +11,7 @@ import pytest
 
 from assistant.cli import main
 from catalog.db import open_catalog
-from catalog.search import SearchError, SearchFilters
+from catalog.filters import SearchError, SearchFilters
 from catalog.song_path import song_path
 from catalog.vectors import CatalogVectors, normalise
 from tests.dialogue_library import make_assistant
