@@ -14,13 +14,13 @@ the item's ``reply`` regex. Prints the failures and a summary; writes
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 import warnings
 from pathlib import Path
 
 import yaml
+from report import write_results
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -102,8 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(f"\n{right}/{len(items)} items right ({summary['accuracy']:.1%})", end="")
     print(f"; replies {reply_right}/{reply_total}" if args.replies else "")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "misroute.json").write_text(json.dumps(summary, indent=2))
+    write_results(RESULTS / "misroute.json", summary)
     return 0
 
 

@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import faiss  # noqa: E402
+from report import write_results  # noqa: E402
 
 from catalog.faiss_index import FaissIndex  # noqa: E402
 from catalog.index_config import IndexConfig  # noqa: E402
@@ -424,10 +425,9 @@ def main() -> int:
         if not args.cache:
             shutil.rmtree(cache, ignore_errors=True)
     report["machine"]["load_average_at_end"] = os.getloadavg()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=1))
     print_summary(report)
-    print(f"\nwrote {out}")
+    print()
+    write_results(out, report, indent=1)
     return 0
 
 

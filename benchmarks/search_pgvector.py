@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from report import write_results  # noqa: E402
 from search import build_cached, clustered, ground_truth, make_centres, pct  # noqa: E402
 from sqlalchemy import select, text  # noqa: E402
 
@@ -368,10 +369,8 @@ def main() -> int:
         "cpus": os.cpu_count(),
         "sizes": reports,
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=1))
     print(f"\nload average {out['load_average_start']} -> {out['load_average_end']}")
-    print(f"wrote {args.out}")
+    write_results(args.out, out, indent=1)
     return 0
 
 

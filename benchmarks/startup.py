@@ -11,7 +11,6 @@ Writes benchmarks/results/startup.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pty
 import re
@@ -21,6 +20,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from report import write_results
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMPT = b"you>"
@@ -105,10 +106,7 @@ def main() -> int:
     first = summary["first_answer_after_prompt_s_median"]
     print(f"{'first answer, typed at once (median)':40} {first!s:>8}s")
     print(f"{'import assistant.cli + assistant.chat':40} {imports:>8.3f}s")
-    out = ROOT / "benchmarks" / "results" / "startup.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(summary, indent=2))
-    print(f"wrote {out.relative_to(ROOT)}")
+    write_results(ROOT / "benchmarks" / "results" / "startup.json", summary)
     return 0
 
 
