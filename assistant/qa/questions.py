@@ -333,12 +333,9 @@ def _track_attribute(
         return ("score" if score_words else "audio"), "mode"
     if PATTERNS["key"].search(rest):
         return ("score" if score_words else "audio"), "key"
-    if PATTERNS["tempo"].search(rest):
-        return "audio", "tempo"
-    if PATTERNS["duration"].search(rest):
-        return "facts", "duration"
-    if PATTERNS["year"].search(rest):
-        return "facts", "year"
+    for attr, qtype in (("tempo", "audio"), ("duration", "facts"), ("year", "facts")):
+        if PATTERNS[attr].search(rest):
+            return qtype, attr
     if PATTERNS["title"].search(rest):
         return "facts", "title"
     if PATTERNS["album"].search(rest) and (q.tracks or not q.album):
@@ -354,12 +351,9 @@ def _track_attribute(
         if len(labels) >= 2 and re.search(r"\bor\b", rest):
             q.choices = labels[:2]  # "is it happy or sad?"
         return "content", q.label_family
-    if PATTERNS["instrumentation"].search(rest):
-        return "content", "instrument"
-    if PATTERNS["genre"].search(rest):
-        return "content", "genre"
-    if PATTERNS["mood"].search(rest):
-        return "content", "mood"
+    for words, family in (("instrumentation", "instrument"), ("genre", "genre"), ("mood", "mood")):
+        if PATTERNS[words].search(rest):
+            return "content", family
     if q.tracks and _FOLLOW_ONLY.match(rest):
         return None, None  # "what about X?": the last question's attribute applies
     if PATTERNS["describe"].search(rest) or (q.tracks and len(rest.split()) <= 3):
