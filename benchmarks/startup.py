@@ -14,38 +14,20 @@ import argparse
 import os
 import pty
 import re
-import select
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from report import write_results
-
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from report import write_results  # noqa: E402
+
+from tests.terminal import read_until  # noqa: E402
+
 PROMPT = b"you>"
-ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\r")
-
-
-def read_until(fd: int, needle: bytes | re.Pattern, timeout: float, buffer: bytearray) -> bool:
-    deadline = time.perf_counter() + timeout
-    while time.perf_counter() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.05)
-        if ready:
-            try:
-                chunk = os.read(fd, 65536)
-            except OSError:
-                return False
-            if not chunk:
-                return False
-            buffer.extend(chunk)
-            text = ANSI.sub(b"", bytes(buffer))  # the prompt is drawn with escape codes
-            if isinstance(needle, bytes) and needle in text:
-                return True
-            if isinstance(needle, re.Pattern) and needle.search(text):
-                return True
-    return False
 
 
 def one_run(db: str | None) -> dict[str, float | None]:
