@@ -20,7 +20,7 @@ import faiss
 import numpy as np
 
 from catalog.index_config import IVF_MIN, IndexConfig, VectorIndexError
-from catalog.vectors import normalise
+from catalog.vectors import normalise, query_rows
 
 #: Largest id faiss' range selector accepts comfortably; tombstones are -1.
 _MAX_ID = 2**62
@@ -248,12 +248,7 @@ class FaissIndex:
         min(k, allowed ids present) results: small allowed sets are scored exactly,
         large ones go through a faiss id selector with an exact fallback.
         """
-        queries = normalise(np.atleast_2d(np.asarray(vectors, np.float32)))
-        if queries.shape[1] != self.dim:
-            raise VectorIndexError(
-                f"query has dim {queries.shape[1]} but the index of {self.model_id!r} has"
-                f" dim {self.dim}"
-            )
+        queries = query_rows(vectors, self.dim, self.model_id)
         nq = len(queries)
         if nq <= 8 and self.config.search_threads:
             with _omp_threads(self.config.search_threads):

@@ -27,6 +27,16 @@ def normalise(vectors: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(vectors / np.where(norms > 0, norms, 1.0), dtype=np.float32)
 
 
+def query_rows(vectors: np.ndarray, dim: int, model_id: str) -> np.ndarray:
+    """Query vectors as unit float32 rows, checked against an index's dimension."""
+    queries = normalise(np.atleast_2d(np.asarray(vectors, np.float32)))
+    if queries.shape[1] != dim:
+        raise VectorIndexError(
+            f"query has dim {queries.shape[1]} but the index of {model_id!r} has dim {dim}"
+        )
+    return queries
+
+
 @dataclass(frozen=True)
 class Fingerprint:
     """A cheap summary of a model's embedding rows; any insert, delete or re-embed changes it."""
@@ -117,4 +127,4 @@ class CatalogVectors:
         return out
 
 
-__all__ = ["CatalogVectors", "Fingerprint", "fingerprint", "normalise"]
+__all__ = ["CatalogVectors", "Fingerprint", "fingerprint", "normalise", "query_rows"]
