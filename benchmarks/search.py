@@ -100,6 +100,23 @@ def make_centres(n: int, dim: int) -> np.ndarray:
     return sub / np.linalg.norm(sub, axis=1, keepdims=True)
 
 
+def cached_base(cache: Path, n: int, dim: int, centres: np.ndarray):
+    """The n clustered base vectors, made once and kept in ``cache``, and a vector source
+    that reads them back from that file (what the catalog's rows are to IVF-PQ re-ranking)."""
+    path = cache / f"base-{n}-{dim}.f32"
+    if path.exists():
+        base = np.fromfile(path, np.float32).reshape(n, dim)
+    else:
+        base = clustered(n, dim, seed=n, centres=centres)
+        base.tofile(path)
+    stored = np.memmap(path, np.float32, "r", shape=(n, dim))
+
+    def source(ids):
+        return np.asarray(stored[np.asarray(ids)])
+
+    return base, source
+
+
 def ground_truth(base: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
     flat = faiss.IndexFlatIP(base.shape[1])
     flat.add(base)
@@ -164,16 +181,7 @@ def ann_benchmark(
     for n in sizes:
         centres = make_centres(n, dim)
         t0 = time.perf_counter()
-        base_path = cache / f"base-{n}-{dim}.f32"
-        if base_path.exists():
-            base = np.fromfile(base_path, np.float32).reshape(n, dim)
-        else:
-            base = clustered(n, dim, seed=n, centres=centres)
-            base.tofile(base_path)
-        stored = np.memmap(base_path, np.float32, "r", shape=(n, dim))  # the "SQL" vectors
-
-        def source(ids, stored=stored):
-            return np.asarray(stored[np.asarray(ids)])
+        base, source = cached_base(cache, n, dim, centres)  # source: the "SQL" vectors
 
         queries = clustered(nq, dim, seed=n + 1, centres=centres)
         truth = ground_truth(base, queries, k)
@@ -219,7 +227,7 @@ def ann_benchmark(
                     flush=True,
                 )
             del index
-        del base, stored
+        del base, source
     return rows
 
 
