@@ -24,19 +24,12 @@ from report import write_results
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from assistant.nlu.description import REQUEST_INTENTS  # noqa: E402
+from assistant.qa.questions import QA_INTENTS  # noqa: E402
+
 SET = Path(__file__).resolve().parent / "misroute_set.yml"
 RESULTS = Path(__file__).resolve().parent / "results"
-GROUPS = {
-    "request": {"play_music", "search_music", "recommend"},
-    "question": {
-        "ask_track_info",
-        "ask_content",
-        "ask_stats",
-        "ask_concept",
-        "describe_track",
-        "compare_tracks",
-    },
-}
+GROUPS = {"request": set(REQUEST_INTENTS), "question": set(QA_INTENTS)}
 
 
 def load_set(path: Path = SET) -> list[dict]:
