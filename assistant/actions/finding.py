@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from assistant.actions.context import MAX_RESULTS, ActionContext
-from assistant.actions.names import resolve_named, track_named
+from assistant.actions.names import parsed_track, resolve_named
 from assistant.actions.replies import (
     PLURAL,
     ask_which,
@@ -210,11 +210,10 @@ def queue_tracks(
 
 def play_music(ctx: ActionContext, parse: Parse, state: DialogueState) -> Reply:
     action = "action_play_music"
-    track = parse.first("track")
-    if track:
-        ids, missing = track_named(ctx, track)
-        if missing:
-            return make_reply(missing, parse, action)
+    ids, no_such = parsed_track(ctx, parse, action)
+    if no_such:
+        return no_such
+    if ids:
         artist = parse.first("artist")
         if len(ids) > 1 and artist:
             refs = [
@@ -281,11 +280,10 @@ def recommend(ctx: ActionContext, parse: Parse, state: DialogueState) -> Reply:
 
 def search_music(ctx: ActionContext, parse: Parse, state: DialogueState) -> Reply:
     action = "action_search_music"
-    track = parse.first("track")
-    if track:
-        ids, missing = track_named(ctx, track)
-        if missing:
-            return make_reply(missing, parse, action)
+    ids, no_such = parsed_track(ctx, parse, action)
+    if no_such:
+        return no_such
+    if ids:
         refs = track_refs(ctx, ids)
         state.last_results = ids
         state.current_track_id = ids[0]
@@ -320,11 +318,10 @@ def search_music(ctx: ActionContext, parse: Parse, state: DialogueState) -> Repl
 def more_like_this(ctx: ActionContext, parse: Parse, state: DialogueState) -> Reply:
     action = "action_more_like_this"
     seed = None
-    track = parse.first("track")
-    if track:
-        ids, missing = track_named(ctx, track)
-        if missing:
-            return make_reply(missing, parse, action)
+    ids, no_such = parsed_track(ctx, parse, action)
+    if no_such:
+        return no_such
+    if ids:
         seed = ids[0]
     elif parse.first("artist"):
         ids, matched, sugg = resolve_named(ctx, "artist", parse.first("artist"))
