@@ -60,22 +60,14 @@ def build_filters(ctx: ActionContext, parse: Parse) -> tuple[dict[str, Any], lis
     """SearchFilters fields from the names, decades and tempi in a parse; plus problems."""
     filters: dict[str, Any] = {}
     problems: list[str] = []
-    artist = parse.first("artist")
-    if artist:
-        ids, matched, sugg = resolve_named(ctx, "artist", artist)
-        if matched:
-            filters["artist"] = matched
-        else:
-            problems.append(
-                not_found_text("an artist called", artist, sugg).replace("an artist called “", "“")
-            )
-    album = parse.first("album")
-    if album:
-        ids, matched, sugg = resolve_named(ctx, "album", album)
-        if matched:
-            filters["album"] = matched
-        else:
-            problems.append(not_found_text("the album", album, sugg))
+    for field_name, kind in (("artist", ""), ("album", "the album")):
+        name = parse.first(field_name)
+        if name:
+            _ids, matched, sugg = resolve_named(ctx, field_name, name)
+            if matched:
+                filters[field_name] = matched
+            else:
+                problems.append(not_found_text(kind, name, sugg))
     decade = parse.first("decade")
     years = decade_years(decade) if decade else None
     if years:
