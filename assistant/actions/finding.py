@@ -273,13 +273,13 @@ def recommend(ctx: ActionContext, parse: Parse, state: DialogueState) -> Reply:
 def search_music(ctx: ActionContext, parse: Parse, state: DialogueState) -> Reply:
     action = "action_search_music"
     ids, no_such = parsed_track(ctx, parse, action)
-    if no_such:
-        return no_such
     if ids:
         refs = track_refs(ctx, ids)
         state.last_results = ids
         state.current_track_id = ids[0]
         return make_reply(f"Found {len(refs)}:\n{numbered(refs)}", parse, action, refs)
+    if no_such:
+        return no_such
     if not build_query(parse) and not parse.first("decade"):
         for kind, fld in (("artist", "artist"), ("album", "album")):
             name = parse.first(kind)
