@@ -54,6 +54,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from report import write_results  # noqa: E402
+
 from catalog.analysis import FRAME_RATE, SR, TrackAnalyser  # noqa: E402
 from catalog.analysis.key import (  # noqa: E402
     PITCH_CLASSES,
@@ -452,8 +454,7 @@ def main(argv: list[str] | None = None) -> int:
         "key": hedge_threshold(key_pairs) | key_table(all_clips)["ours"],
         "tempo": tempo_table(all_clips)["ours"],
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=1, default=float))
+    write_results(RESULTS, report, indent=1, default=float)
     TRUST.write_text(json.dumps(trust, indent=1) + "\n")
     for name, data in report["sets"].items():
         print(f"\n== {name} ==")

@@ -24,7 +24,8 @@ sys.path.insert(0, str(ROOT))
 
 from assistant.cli import main as cli_main  # noqa: E402
 from catalog.db import open_catalog  # noqa: E402
-from catalog.search import SearchEngine, SearchFilters  # noqa: E402
+from catalog.filters import SearchFilters  # noqa: E402
+from catalog.search import SearchEngine  # noqa: E402
 from tests.pg_server import start_server, stop_server  # noqa: E402
 
 SEARCHES = [

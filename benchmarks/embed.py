@@ -31,6 +31,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from report import write_results
 
 RESULTS = Path(__file__).resolve().parent / "results" / "embed.json"
 SR = 16_000
@@ -256,9 +257,7 @@ def main() -> int:
         print(f"{m:<52} {v:>22} {t:>10}  {'' if ok is None else ('yes' if ok else 'NO')}")
     for key, val in results["audio"].items():
         print(f"  audio {key:<18} {val['x_realtime']:>7.1f}x  runs {val['runs_s']}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2))
-    print(f"wrote {RESULTS}")
+    write_results(RESULTS, results)
     return 0
 
 

@@ -22,7 +22,6 @@ Usage: .venv/bin/python benchmarks/endpoint.py   (writes benchmarks/results/endp
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import sys
@@ -31,6 +30,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from report import write_results
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -231,10 +231,10 @@ def main() -> int:
         print(f"cost per second of audio, {name:7} {ms:>6.2f} ms")
     summary["load_average"] = [round(x, 2) for x in os.getloadavg()]
     print(f"load average {summary['load_average']}")
-    out = ROOT / "benchmarks" / "results" / "endpoint.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"summary": summary, "clips": rows}, indent=1, default=float))
-    print(f"wrote {out.relative_to(ROOT)}")
+    results = {"summary": summary, "clips": rows}
+    write_results(
+        ROOT / "benchmarks" / "results" / "endpoint.json", results, indent=1, default=float
+    )
     return 0
 
 

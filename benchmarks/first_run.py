@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import fcntl
-import json
 import os
 import pty
 import re
@@ -26,6 +25,8 @@ import tempfile
 import termios
 import time
 from pathlib import Path
+
+from report import write_results
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMPT = re.compile(rb"you>")
@@ -177,10 +178,7 @@ def main() -> int:
     print(f"first answer over: {result.get('first_answer_ready')} (ready, expected)")
     print(f"toolbar seen: {result.get('toolbar_seen')}")
     print(f"load average at start {result['load_average_start']}, end {result['load_average_end']}")
-    out = ROOT / "benchmarks" / "results" / "first_run.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
-    print(f"wrote {out.relative_to(ROOT)}")
+    write_results(ROOT / "benchmarks" / "results" / "first_run.json", result)
     return 0
 
 

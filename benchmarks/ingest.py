@@ -20,7 +20,6 @@ benchmarks/results/ingest.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import resource
@@ -29,6 +28,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from report import write_results
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -143,8 +144,7 @@ def main() -> int:
             resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
         )
     results["load_average_after"] = os.getloadavg()
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2))
+    write_results(RESULTS, results)
 
     print()
     print(f"{'run':<28}{'tracks':>7}{'audio h':>9}{'wall s':>9}{'x real time':>13}{'x/CPU-s':>9}")

@@ -15,11 +15,12 @@ Writes benchmarks/results/ingest_stages.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 from pathlib import Path
+
+from report import write_results
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -110,10 +111,7 @@ def main() -> int:
         f"{result['x_real_time_on_2_cores_if_cpu_bound']}x real time on 2 cores if CPU-bound"
     )
     print(f"load average {result['load_average']}")
-    out = ROOT / "benchmarks" / "results" / "ingest_stages.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
-    print(f"wrote {out.relative_to(ROOT)}")
+    write_results(ROOT / "benchmarks" / "results" / "ingest_stages.json", result)
     return 0
 
 

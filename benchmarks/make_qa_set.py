@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import operator
 import random
 import sys
 from collections import Counter
@@ -370,28 +371,24 @@ def build(db: str | None, seed: int = 7) -> list[dict]:
         return out
 
     far_tempo = lambda a, b: abs(a.tempo - b.tempo) > 0.08 * max(a.tempo, b.tempo)  # noqa: E731
-    for a, b in pairs(5, far_tempo):
-        add(
-            "compare",
-            f"which is faster, {a.title} or {b.title}?",
-            a.title if a.tempo > b.tempo else b.title,
-            "name",
-        )
-    for a, b in pairs(2, far_tempo):
-        add(
-            "compare",
-            f"which is slower, {a.title} or {b.title}?",
-            a.title if a.tempo < b.tempo else b.title,
-            "name",
-        )
     far_len = lambda a, b: abs(a.duration - b.duration) > 2  # noqa: E731
-    for a, b in pairs(3, far_len):
-        add(
-            "compare",
-            f"which is shorter, {a.title} or {b.title}?",
-            a.title if a.duration < b.duration else b.title,
-            "name",
-        )
+
+    def winner(a: TrackInfo, b: TrackInfo, attr: str, wins) -> str:
+        return a.title if wins(getattr(a, attr), getattr(b, attr)) else b.title
+
+    # (how many pairs, far enough apart, the word, the attribute, which value wins)
+    for k, far, word, attr, wins in (
+        (5, far_tempo, "faster", "tempo", operator.gt),
+        (2, far_tempo, "slower", "tempo", operator.lt),
+        (3, far_len, "shorter", "duration", operator.lt),
+    ):
+        for a, b in pairs(k, far):
+            add(
+                "compare",
+                f"which is {word}, {a.title} or {b.title}?",
+                winner(a, b, attr, wins),
+                "name",
+            )
     from catalog.keys import same_key
 
     same = pairs(2, lambda a, b: same_key((a.key, a.mode), (b.key, b.mode)))
@@ -403,22 +400,13 @@ def build(db: str | None, seed: int = 7) -> list[dict]:
             bool(same_key((a.key, a.mode), (b.key, b.mode))),
             "yes_no",
         )
-    for a, b in pairs(2, far_tempo):
-        add(
-            "compare",
-            para["compare"]["faster"][0].format(a=a.title, b=b.title),
-            a.title if a.tempo > b.tempo else b.title,
-            "name",
-            "paraphrase",
-        )
-    for a, b in pairs(1, far_len):
-        add(
-            "compare",
-            para["compare"]["longer"][0].format(a=a.title, b=b.title),
-            a.title if a.duration > b.duration else b.title,
-            "name",
-            "paraphrase",
-        )
+    for k, far, word, attr in (
+        (2, far_tempo, "faster", "tempo"),
+        (1, far_len, "longer", "duration"),
+    ):
+        for a, b in pairs(k, far):
+            question = para["compare"][word][0].format(a=a.title, b=b.title)
+            add("compare", question, winner(a, b, attr, operator.gt), "name", "paraphrase")
     for a, b in pairs(1, lambda a, b: True):
         add(
             "compare",

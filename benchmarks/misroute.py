@@ -14,29 +14,22 @@ the item's ``reply`` regex. Prints the failures and a summary; writes
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 import warnings
 from pathlib import Path
 
 import yaml
+from report import write_results
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from assistant.nlu.description import REQUEST_INTENTS  # noqa: E402
+from assistant.qa.questions import QA_INTENTS  # noqa: E402
+
 SET = Path(__file__).resolve().parent / "misroute_set.yml"
 RESULTS = Path(__file__).resolve().parent / "results"
-GROUPS = {
-    "request": {"play_music", "search_music", "recommend"},
-    "question": {
-        "ask_track_info",
-        "ask_content",
-        "ask_stats",
-        "ask_concept",
-        "describe_track",
-        "compare_tracks",
-    },
-}
+GROUPS = {"request": set(REQUEST_INTENTS), "question": set(QA_INTENTS)}
 
 
 def load_set(path: Path = SET) -> list[dict]:
@@ -102,8 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(f"\n{right}/{len(items)} items right ({summary['accuracy']:.1%})", end="")
     print(f"; replies {reply_right}/{reply_total}" if args.replies else "")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "misroute.json").write_text(json.dumps(summary, indent=2))
+    write_results(RESULTS / "misroute.json", summary)
     return 0
 
 

@@ -31,6 +31,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from report import write_results  # noqa: E402
+
 from assistant.nlu import NLU, build_extractor  # noqa: E402
 from assistant.nlu.intent_classifier import TextEncoder, fit  # noqa: E402
 from assistant.nlu.rasa_format import NLUData, annotate, load_nlu  # noqa: E402
@@ -210,10 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         "columns": columns,
         "nlu_sha256": data.sha256,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / "nlu.json"
-    out.write_text(json.dumps(result, indent=2))
-    print(f"\nwrote {out}")
+    write_results(RESULTS / "nlu.json", result)
     return 0
 
 

@@ -41,6 +41,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import yaml
+from report import write_results
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -294,8 +295,7 @@ def run(k: int = 5, epochs: int | None = None, workdir: Path | None = None, jobs
             "machine": platform.processor() or platform.machine(),
         }
     )
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "nlu_rasa.json").write_text(json.dumps(result, indent=2))
+    write_results(RESULTS / "nlu_rasa.json", result)
     return result
 
 

@@ -20,11 +20,11 @@ Writes ``benchmarks/results/no_match.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
+from report import write_results
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -137,7 +137,7 @@ def main() -> None:
             for sig, values in signals.items()
         },
     }
-    Path(args.out).write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    write_results(args.out, result, ensure_ascii=False)
     catalog.close()
 
 

@@ -31,6 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from report import write_results  # noqa: E402
+
 from assistant.qa import QA_INTENTS, QAContext, QAEngine  # noqa: E402
 from catalog.db import open_catalog  # noqa: E402
 from catalog.keys import read_key, same_key  # noqa: E402
@@ -303,10 +305,7 @@ def main() -> int:
                     f"  MISS {r['id']}: {r['question']!r} gold={r['gold']!r} "
                     f"got={r['answer']!r} ({r['reason']}) :: {r['text'][:140]}"
                 )
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
-    print(f"wrote {out}")
+    write_results(args.out, summary, default=str)
     return 0
 
 

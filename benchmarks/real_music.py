@@ -27,6 +27,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from report import write_results
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -35,6 +36,7 @@ GENRES = (
     "blues", "classical", "country", "disco", "hip hop", "jazz", "metal", "pop", "reggae",
     "rock", "electronic",
 )  # fmt: skip
+
 #: everyday requests for the dev genres, written for this set (not the held-out one)
 SHORT_QUERIES = {
     "metal": ("heavy metal", "something heavy with distorted guitars", "headbanging music"),
@@ -185,9 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         result["probe"][label] = probe(pooled[labelled], y, groups)
     print("probe (genre SVM, grouped by track): " + json.dumps(result["probe"]))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1))
-    print(f"wrote {args.out}")
+    write_results(args.out, result, indent=1)
     return 0
 
 

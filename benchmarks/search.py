@@ -41,8 +41,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import faiss  # noqa: E402
+from report import write_results  # noqa: E402
 
-from catalog.vector_index import IndexConfig, VectorIndex  # noqa: E402
+from catalog.faiss_index import FaissIndex  # noqa: E402
+from catalog.index_config import IndexConfig  # noqa: E402
 
 QUERIES = [
     "calm piano",
@@ -98,6 +100,23 @@ def make_centres(n: int, dim: int) -> np.ndarray:
     return sub / np.linalg.norm(sub, axis=1, keepdims=True)
 
 
+def cached_base(cache: Path, n: int, dim: int, centres: np.ndarray):
+    """The n clustered base vectors, made once and kept in ``cache``, and a vector source
+    that reads them back from that file (what the catalog's rows are to IVF-PQ re-ranking)."""
+    path = cache / f"base-{n}-{dim}.f32"
+    if path.exists():
+        base = np.fromfile(path, np.float32).reshape(n, dim)
+    else:
+        base = clustered(n, dim, seed=n, centres=centres)
+        base.tofile(path)
+    stored = np.memmap(path, np.float32, "r", shape=(n, dim))
+
+    def source(ids):
+        return np.asarray(stored[np.asarray(ids)])
+
+    return base, source
+
+
 def ground_truth(base: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
     flat = faiss.IndexFlatIP(base.shape[1])
     flat.add(base)
@@ -110,7 +129,7 @@ def recall_at(found: np.ndarray, truth: np.ndarray) -> float:
     return hits / truth.size
 
 
-def time_queries(index: VectorIndex, queries: np.ndarray, k: int, id_filter=None):
+def time_queries(index: FaissIndex, queries: np.ndarray, k: int, id_filter=None):
     found = np.full((len(queries), k), -1, np.int64)
     times = []
     index.search(queries[0], k, id_filter=id_filter)  # warm
@@ -124,7 +143,7 @@ def time_queries(index: VectorIndex, queries: np.ndarray, k: int, id_filter=None
 
 def build_cached(
     kind: str, n: int, base: np.ndarray, cache: Path, source
-) -> tuple[VectorIndex, dict]:
+) -> tuple[FaissIndex, dict]:
     """Build once per (kind, n); later sweeps and runs with --cache reuse the file."""
     config = IndexConfig(kind=kind)
     params = {"hnsw": f"m{config.hnsw_m}-efc{config.ef_construction}", "ivfpq": f"pq{config.pq_m}"}
@@ -132,7 +151,7 @@ def build_cached(
     info_path = path.with_suffix(".json")
     if path.exists() and info_path.exists():
         info = json.loads(info_path.read_text())
-        index = VectorIndex("synthetic", base.shape[1], config, vector_source=source)
+        index = FaissIndex("synthetic", base.shape[1], config, vector_source=source)
         index._index = faiss.read_index(str(path))
         index.kind = kind
         index._refresh_ids()
@@ -140,7 +159,7 @@ def build_cached(
         return index, {**info, "cached": True}
     before = rss_mb()
     start = time.perf_counter()
-    index = VectorIndex.from_vectors(
+    index = FaissIndex.from_vectors(
         np.arange(n, dtype=np.int64), base, config=config, vector_source=source
     )
     build_s = time.perf_counter() - start
@@ -162,16 +181,7 @@ def ann_benchmark(
     for n in sizes:
         centres = make_centres(n, dim)
         t0 = time.perf_counter()
-        base_path = cache / f"base-{n}-{dim}.f32"
-        if base_path.exists():
-            base = np.fromfile(base_path, np.float32).reshape(n, dim)
-        else:
-            base = clustered(n, dim, seed=n, centres=centres)
-            base.tofile(base_path)
-        stored = np.memmap(base_path, np.float32, "r", shape=(n, dim))  # the "SQL" vectors
-
-        def source(ids, stored=stored):
-            return np.asarray(stored[np.asarray(ids)])
+        base, source = cached_base(cache, n, dim, centres)  # source: the "SQL" vectors
 
         queries = clustered(nq, dim, seed=n + 1, centres=centres)
         truth = ground_truth(base, queries, k)
@@ -217,7 +227,7 @@ def ann_benchmark(
                     flush=True,
                 )
             del index
-        del base, stored
+        del base, source
     return rows
 
 
@@ -304,7 +314,8 @@ def e2e_benchmark(n: int, repeats: int, workdir: Path) -> dict:
     import torch
 
     from catalog.db import open_catalog
-    from catalog.search import SearchEngine, SearchFilters
+    from catalog.filters import SearchFilters
+    from catalog.search import SearchEngine
     from musicbert.embedder import Embedder
 
     torch.set_num_threads(1)  # a query is one short text; more threads only contend
@@ -422,10 +433,9 @@ def main() -> int:
         if not args.cache:
             shutil.rmtree(cache, ignore_errors=True)
     report["machine"]["load_average_at_end"] = os.getloadavg()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=1))
     print_summary(report)
-    print(f"\nwrote {out}")
+    print()
+    write_results(out, report, indent=1)
     return 0
 
 

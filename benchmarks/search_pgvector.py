@@ -42,13 +42,22 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from search import build_cached, clustered, ground_truth, make_centres, pct  # noqa: E402
+from report import write_results  # noqa: E402
+from search import (  # noqa: E402
+    build_cached,
+    cached_base,
+    clustered,
+    ground_truth,
+    make_centres,
+    pct,
+    recall_at,
+)
 from sqlalchemy import select, text  # noqa: E402
 
 from catalog.db import open_catalog  # noqa: E402
+from catalog.index_config import IndexConfig  # noqa: E402
 from catalog.models import Track  # noqa: E402
 from catalog.pgvector_index import PgVectorIndex, SqlFilter, index_name  # noqa: E402
-from catalog.vector_index import IndexConfig  # noqa: E402
 from tests.pg_server import start_server, stop_server  # noqa: E402
 
 MODEL = "synthetic"
@@ -163,13 +172,6 @@ def exact_filtered(base: np.ndarray, queries: np.ndarray, allowed: np.ndarray) -
     return allowed[top]
 
 
-def recall(found: np.ndarray, truth: np.ndarray) -> float:
-    hits = sum(
-        len(set(f[f >= 0].tolist()) & set(t.tolist())) for f, t in zip(found, truth, strict=True)
-    )
-    return hits / truth.size
-
-
 def timed(search, queries: np.ndarray, id_filter) -> tuple[list[float], np.ndarray]:
     found = np.full((len(queries), K), -1, np.int64)
     times = []
@@ -201,7 +203,7 @@ def row_for(name, label, times, found, truth, allowed=None) -> dict:
         "filter": label,
         "p50_ms": round(pct(times, 50), 2),
         "p95_ms": round(pct(times, 95), 2),
-        "recall_at_10": round(recall(found, truth), 4),
+        "recall_at_10": round(recall_at(found, truth), 4),
         "full_k": bool(full),
     }
 
@@ -209,12 +211,7 @@ def row_for(name, label, times, found, truth, allowed=None) -> dict:
 def bench_size(n: int, args, cache: Path) -> dict:
     dim = args.dim
     centres = make_centres(n, dim)
-    base_path = cache / f"base-{n}-{dim}.f32"
-    if base_path.exists():
-        base = np.fromfile(base_path, np.float32).reshape(n, dim)
-    else:
-        base = clustered(n, dim, seed=n, centres=centres)
-        base.tofile(base_path)
+    base, source = cached_base(cache, n, dim, centres)
     queries = clustered(args.queries, dim, seed=n + 1, centres=centres)
     truth = ground_truth(base, queries, K) + 1  # catalog track ids start at 1
     artist, duration = attributes(n)
@@ -292,11 +289,6 @@ def bench_size(n: int, args, cache: Path) -> dict:
         stop_server(server, remove=keep is None)
 
     # ---------------------------------------------------------------- FAISS IVF-PQ
-    stored = np.memmap(base_path, np.float32, "r", shape=(n, dim))
-
-    def source(ids, stored=stored):
-        return np.asarray(stored[np.asarray(ids)])
-
     faiss_index, info = build_cached("ivfpq", n, base, cache, source)
     report["faiss"] = info
     print(
@@ -368,10 +360,8 @@ def main() -> int:
         "cpus": os.cpu_count(),
         "sizes": reports,
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=1))
     print(f"\nload average {out['load_average_start']} -> {out['load_average_end']}")
-    print(f"wrote {args.out}")
+    write_results(args.out, out, indent=1)
     return 0
 
 

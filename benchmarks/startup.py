@@ -11,11 +11,9 @@ Writes benchmarks/results/startup.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pty
 import re
-import select
 import statistics
 import subprocess
 import sys
@@ -23,28 +21,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from report import write_results  # noqa: E402
+
+from tests.terminal import read_until  # noqa: E402
+
 PROMPT = b"you>"
-ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\r")
-
-
-def read_until(fd: int, needle: bytes | re.Pattern, timeout: float, buffer: bytearray) -> bool:
-    deadline = time.perf_counter() + timeout
-    while time.perf_counter() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.05)
-        if ready:
-            try:
-                chunk = os.read(fd, 65536)
-            except OSError:
-                return False
-            if not chunk:
-                return False
-            buffer.extend(chunk)
-            text = ANSI.sub(b"", bytes(buffer))  # the prompt is drawn with escape codes
-            if isinstance(needle, bytes) and needle in text:
-                return True
-            if isinstance(needle, re.Pattern) and needle.search(text):
-                return True
-    return False
 
 
 def one_run(db: str | None) -> dict[str, float | None]:
@@ -105,10 +88,7 @@ def main() -> int:
     first = summary["first_answer_after_prompt_s_median"]
     print(f"{'first answer, typed at once (median)':40} {first!s:>8}s")
     print(f"{'import assistant.cli + assistant.chat':40} {imports:>8.3f}s")
-    out = ROOT / "benchmarks" / "results" / "startup.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(summary, indent=2))
-    print(f"wrote {out.relative_to(ROOT)}")
+    write_results(ROOT / "benchmarks" / "results" / "startup.json", summary)
     return 0
 
 

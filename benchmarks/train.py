@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from report import write_results
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -367,10 +368,7 @@ def main() -> int:
         "n/a" if target["best_default_device"] is None else f"{target['best_default_device']:,.0f}"
     )
     print(f"target: default model, device batches >= {TARGET:,} samples/s: {best_text} ({met})")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
-    print(f"wrote {out}")
+    write_results(args.out, results)
     return 0
 
 

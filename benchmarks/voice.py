@@ -27,13 +27,14 @@ and the five espeak-ng voices: 85% / 81% (held out), 0.52 s median.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from report import write_results
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -270,10 +271,10 @@ def main() -> int:
         print(f"\n{len(nlu_misses)} command(s) not counted (the typed text already misparsed):")
         for miss in nlu_misses:
             print(f"  {miss['command']!r}: {miss['typed_parse']} (expected {miss['expected']})")
-    out = ROOT / "benchmarks" / "results" / "voice.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"summary": summary, "takes": rows}, indent=2))
-    print(f"\nwrote {out.relative_to(ROOT)}")
+    print()
+    write_results(
+        ROOT / "benchmarks" / "results" / "voice.json", {"summary": summary, "takes": rows}
+    )
     return 0
 
 

@@ -17,7 +17,7 @@ import numpy as np
 from sqlalchemy import select
 
 from catalog.models import Artist, AudioFeatures, Tag, Track
-from catalog.vector_index import CatalogVectors, normalise
+from catalog.vectors import CatalogVectors, normalise
 from musicbert.errors import MusicBertError, NotFoundError
 
 COLOR_BY = ("genre", "artist", "tempo")

@@ -38,8 +38,9 @@ from sqlalchemy import Float, Select, String, bindparam, cast, func, literal_col
 from sqlalchemy.types import UserDefinedType
 
 from catalog.db import Catalog
+from catalog.index_config import IndexConfig, VectorIndexError
 from catalog.models import Embedding
-from catalog.vector_index import CatalogVectors, IndexConfig, VectorIndexError, normalise
+from catalog.vectors import CatalogVectors, normalise, query_rows
 
 log = logging.getLogger(__name__)
 
@@ -235,12 +236,7 @@ class PgVectorIndex:
         ``id_filter``: allowed track ids, or a ``SqlFilter`` whose query runs inside the
         search statement. Every row holds min(k, allowed tracks with a vector) results.
         """
-        queries = normalise(np.atleast_2d(np.asarray(vectors, np.float32)))
-        if queries.shape[1] != self.dim:
-            raise VectorIndexError(
-                f"query has dim {queries.shape[1]} but the index of {self.model_id!r} has"
-                f" dim {self.dim}"
-            )
+        queries = query_rows(vectors, self.dim, self.model_id)
         k = int(k)
         out_scores = np.full((len(queries), max(k, 0)), -np.inf, np.float32)
         out_ids = np.full((len(queries), max(k, 0)), -1, np.int64)

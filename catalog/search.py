@@ -20,13 +20,15 @@ from sqlalchemy import func, select
 
 from catalog.db import Catalog
 from catalog.explain import explain_likeness, explain_query, fallback_reason
-from catalog.filters import SearchError, SearchFilters, filter_query, parse_range
-from catalog.lexical import fuse, tag_confidences, tag_evidence, title_evidence
-from catalog.models import PlayHistory, Tag, Track
+from catalog.filters import SearchError, SearchFilters, filter_query
+from catalog.index_config import FLAT_MAX, IndexConfig
+from catalog.models import PlayHistory, Track
 from catalog.queries import find_tracks, track_rows
-from catalog.vector_index import FLAT_MAX, IndexConfig, VectorIndex, normalise
+from catalog.rerank import lexical_rerank, mmr
+from catalog.vector_index import VectorIndex
+from catalog.vectors import normalise
 from musicbert.errors import NotFoundError
-from musicbert.vocabulary import PHRASES, tags_in
+from musicbert.vocabulary import PHRASES
 
 #: "No good match": a text search whose query talks about nothing musical gets its
 #: closest tracks offered as such. The signal is the query's best cosine, in the text
@@ -47,7 +49,7 @@ NO_MATCH_SIMILARITY: dict[str, float] = {
 
 def music_vocabulary() -> list[str]:
     """The phrases a query is compared with to tell music requests from nonsense."""
-    from musicbert.vocabulary import ERAS, GENRES, INSTRUMENTS, MOODS, PHRASES
+    from musicbert.vocabulary import ERAS, GENRES, INSTRUMENTS, MOODS
 
     words = set(PHRASES) | {p for ps in PHRASES.values() for p in ps}
     return sorted(words | set(GENRES) | set(MOODS) | set(INSTRUMENTS) | set(ERAS))
@@ -389,7 +391,16 @@ class SearchEngine:
                 if i >= 0 and int(i) not in excluded
             ]
             if words and candidates:
-                candidates = self._fused(query, candidates, words, allowed, excluded)
+                candidates = lexical_rerank(
+                    self.catalog,
+                    self.index,
+                    query,
+                    candidates,
+                    words,
+                    allowed,
+                    excluded,
+                    self.RERANK_MIN,
+                )
             candidates = candidates[:keep]  # only these are shown: load only their rows
             rows = self._rows([i for i, *_ in candidates])
             if all(i in rows for i, *_ in candidates) or attempt:
@@ -404,7 +415,8 @@ class SearchEngine:
         if not ranked:
             raise NotFoundError("no track is left once excluded and recently played ones are out")
         if diversity > 0:
-            ranked = self._mmr(ranked, k, diversity)
+            vectors = self.index.vectors([i for i, *_ in ranked])
+            ranked = mmr(ranked, vectors, k, diversity)
         return ranked[:k]
 
     def _index_filter(self, filters: SearchFilters, allowed, excluded: set[int]):
@@ -419,76 +431,6 @@ class SearchEngine:
         if excluded:
             query = query.where(Track.id.not_in(sorted(excluded)))
         return SqlFilter(query, len(allowed))
-
-    def _fused(self, query, candidates, words: str, allowed, excluded: set[int]):
-        """(id, score, cosine) of the candidates, plus tracks tagged with what ``words``
-        name, re-scored by ``fuse`` and sorted. Reads only titles and tags, not whole rows:
-        this runs on hundreds of candidates per query."""
-        wanted = tags_in(words)
-        extra = self._tagged(wanted, allowed) - {i for i, *_ in candidates} - excluded
-        ids = sorted(i for i in extra if i in self.index)
-        if ids:
-            sims = self.index.vectors(ids) @ query
-            candidates = candidates + [
-                (i, float(c), float(c)) for i, c in zip(ids, sims, strict=True)
-            ]
-        ids = [i for i, *_ in candidates]
-        titles: dict[int, str] = {}
-        stored: dict[int, list[tuple[str, float]]] = {i: [] for i in ids}
-        with self.catalog.session() as session:
-            for chunk in range(0, len(ids), 900):  # SQLite's bound-parameter limit
-                part = ids[chunk : chunk + 900]
-                titles.update(
-                    session.execute(select(Track.id, Track.title).where(Track.id.in_(part))).all()
-                )
-                rows = select(Tag.track_id, Tag.name, Tag.confidence).where(Tag.track_id.in_(part))
-                for track_id, name, confidence in session.execute(rows):
-                    stored[track_id].append((name, confidence))
-        tags = tag_evidence(words, [tag_confidences(stored[i]) for i in ids])
-        title_scores = title_evidence(words, [titles.get(i, "") for i in ids])
-        scores = fuse(np.array([c for *_, c in candidates], np.float32), tags, title_scores)
-        order = np.argsort(-scores, kind="stable")
-        return [(candidates[j][0], float(scores[j]), candidates[j][2]) for j in order]
-
-    def _tagged(self, wanted: set[str], allowed) -> set[int]:
-        """Tracks carrying a tag the query names (any spelling), at most RERANK_MIN of them."""
-        if not wanted:
-            return set()
-        spellings = {p.casefold() for t in wanted for p in PHRASES.get(t, (t,))} | set(wanted)
-        query = (
-            select(Tag.track_id)
-            .where(func.lower(Tag.name).in_(sorted(spellings)))
-            .group_by(Tag.track_id)
-            .order_by(func.max(Tag.confidence).desc(), Tag.track_id)
-            .limit(self.RERANK_MIN)
-        )
-        if allowed is not None:
-            query = query.where(Tag.track_id.in_([int(i) for i in allowed[:50_000]]))
-        with self.catalog.session() as session:
-            return set(session.scalars(query))
-
-    def _mmr(self, ranked, k: int, diversity: float):
-        """Maximal marginal relevance: trade the ranking score for novelty."""
-        vectors = self.index.vectors([i for i, *_ in ranked])
-        relevance = np.array([score for _, score, *_ in ranked], np.float32)  # fused or cosine
-        # on the scale of the candidates: ranking scores differ by hundredths where
-        # tracks differ by tenths, and raw scores would let novelty outvote relevance
-        spread = float(relevance.max() - relevance.min())
-        relevance = (relevance - relevance.min()) / spread if spread > 1e-6 else relevance * 0
-        pairwise = vectors @ vectors.T
-        keep = 1.0 - diversity
-        chosen: list[int] = []
-        left = list(range(len(ranked)))
-        while left and len(chosen) < k:
-            if chosen:
-                redundancy = pairwise[np.ix_(left, chosen)].max(axis=1)
-            else:
-                redundancy = np.zeros(len(left))
-            gains = keep * relevance[left] - diversity * redundancy
-            pick = left[int(np.argmax(gains))]
-            chosen.append(pick)
-            left.remove(pick)
-        return [ranked[i] for i in chosen]
 
     def _rows(self, ids: list[int]) -> dict[int, Track]:
         return {track.id: track for track in track_rows(self.catalog, ids)}
@@ -513,11 +455,4 @@ class SearchEngine:
         return hits
 
 
-__all__ = [
-    "NO_MATCH_SIMILARITY",
-    "Hit",
-    "SearchEngine",
-    "SearchError",
-    "SearchFilters",
-    "parse_range",
-]
+__all__ = ["NO_MATCH_SIMILARITY", "Hit", "SearchEngine"]

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from catalog.filters import SearchError, SearchFilters
 from catalog.models import Tag
 from catalog.search import SearchEngine
-from catalog.vector_index import CatalogVectors, normalise
+from catalog.vectors import CatalogVectors, normalise
 
 #: Weight of the last step's track beside the point on the line (smooth neighbours).
 NEIGHBOUR_WEIGHT = 0.2

@@ -2,12 +2,14 @@
 
 Two albums by two artists, two tracks called "Defeat", one track rendered from the
 music21 chorale 'bach/bwv66.6', one track never analysed, model and file tags.
+The QA test modules share ``qa_engine`` (each makes it its ``engine`` fixture) and ``ask``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from assistant.qa import QAContext, QAEngine
 from catalog.db import Catalog, open_catalog
 from catalog.models import Album, Artist, AudioFeatures, Embedding, Tag, Track
 
@@ -198,3 +200,15 @@ def build_library(
                 v = np.asarray(vectors[title], dtype="<f4")
                 t.embeddings.append(Embedding(model_id=model_id, dim=v.size, vector=v.tobytes()))
     return catalog
+
+
+def qa_engine(module_catalog_url):
+    """A QA engine over this library; a test module makes it a fixture:
+    ``engine = pytest.fixture(scope="module", name="engine")(qa_engine)``."""
+    catalog = build_library(module_catalog_url)
+    yield QAEngine(catalog)
+    catalog.close()
+
+
+def ask(engine, text, ctx=None):
+    return engine.ask(text, ctx or QAContext())

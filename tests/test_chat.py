@@ -11,7 +11,6 @@ import io
 import os
 import pty
 import re
-import select
 import sys
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ from assistant.render import track_table
 from assistant.turn import TrackRef
 from tests.alsa_harness import REPO_ROOT, no_device_env
 from tests.qa_library import build_library
+from tests.terminal import read_until
 
 
 def completions(completer: NameCompleter, text: str) -> list[str]:
@@ -118,25 +118,6 @@ def test_quit_command_and_toolbar_without_sound(assistant, tmp_path):
     assert "no sound output" in chat.toolbar()
 
 
-ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\r")
-
-
-def _read(fd: int, pattern: bytes, timeout: float, buffer: bytearray) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if select.select([fd], [], [], 0.1)[0]:
-            try:
-                chunk = os.read(fd, 65536)
-            except OSError:
-                return False
-            if not chunk:
-                return False
-            buffer.extend(chunk)
-            if re.search(pattern, ANSI.sub(b"", bytes(buffer))):
-                return True
-    return False
-
-
 @pytest.mark.slow
 def test_musicbert_chat_in_a_real_terminal(library, tmp_path):
     env = no_device_env(tmp_path / "nohome")
@@ -148,14 +129,14 @@ def test_musicbert_chat_in_a_real_terminal(library, tmp_path):
         os.execve(sys.executable, [sys.executable, "-m", "assistant.cli", "chat"], env)
     out = bytearray()
     try:
-        assert _read(fd, rb"you>", 60, out), out.decode(errors="replace")
+        assert read_until(fd, rb"you>", 60, out), out.decode(errors="replace")
         assert b"no audio output device" in out
         os.write(fd, b"how many tracks by maxstack\r")
-        assert _read(fd, rb"\b3\b(.|\n)*you>", 300, out), out.decode(errors="replace")
+        assert read_until(fd, rb"\b3\b(.|\n)*you>", 300, out), out.decode(errors="replace")
         os.write(fd, b"/voice\r")
-        assert _read(fd, rb"no microphone(.|\n)*you>", 60, out), out.decode(errors="replace")
+        assert read_until(fd, rb"no microphone(.|\n)*you>", 60, out), out.decode(errors="replace")
         os.write(fd, b"\x04")
-        assert _read(fd, rb"bye", 30, out)
+        assert read_until(fd, rb"bye", 30, out)
     finally:
         status = None
         for _ in range(200):  # up to 20 s to exit; then (after a failure) end it

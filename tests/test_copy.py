@@ -17,8 +17,9 @@ from sqlalchemy import func, select
 from assistant.cli import main
 from catalog.copy import TABLES, copy_catalog
 from catalog.db import open_catalog
+from catalog.filters import SearchFilters
 from catalog.models import Artist, Embedding, Track
-from catalog.search import SearchEngine, SearchFilters
+from catalog.search import SearchEngine
 from musicbert.errors import ConfigError
 from tests.test_search import LIBRARY, build_library
 

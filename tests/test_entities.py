@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from assistant.nlu import build_extractor
-from assistant.nlu.entities import decade_value
+from assistant.nlu.entity_patterns import decade_value
 from assistant.nlu.rasa_format import load_nlu
 from catalog.db import open_catalog
 from catalog.models import Playlist, Tag, Track

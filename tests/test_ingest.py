@@ -21,13 +21,9 @@ from catalog.db import open_catalog
 from catalog.ingest import db_path, fs_path, ingest, reindex, select_model_tags
 from catalog.models import AudioFeatures, Embedding, Tag, Track
 from tests.audio_fixtures import write_audio
+from tests.catalogs import backend_catalog
 
-
-@pytest.fixture
-def catalog(catalog_url):
-    cat = open_catalog(catalog_url)
-    yield cat
-    cat.close()
+catalog = pytest.fixture(name="catalog")(backend_catalog)
 
 
 @pytest.fixture

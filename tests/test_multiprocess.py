@@ -78,7 +78,8 @@ def _writer(url: str, committed, errors) -> None:
 
 
 def _searcher(url: str, name: str, newest, stop, errors, delays, ready) -> None:
-    from catalog.search import SearchEngine, SearchFilters
+    from catalog.filters import SearchFilters
+    from catalog.search import SearchEngine
     from musicbert.errors import NotFoundError
 
     try:

@@ -13,9 +13,10 @@ import pytest
 from sqlalchemy import insert, select, text
 
 from catalog.db import open_catalog
+from catalog.index_config import IndexConfig
 from catalog.models import Artist, Embedding, Track
 from catalog.pgvector_index import PgVectorIndex, SqlFilter, index_name
-from catalog.vector_index import IndexConfig, VectorIndex
+from catalog.vector_index import VectorIndex
 from musicbert.errors import ConfigError
 
 pytestmark = pytest.mark.postgres

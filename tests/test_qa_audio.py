@@ -5,14 +5,9 @@ from __future__ import annotations
 import pytest
 
 from assistant.qa import QAContext, QAEngine
-from tests.qa_library import build_library
+from tests.qa_library import build_library, qa_engine
 
-
-@pytest.fixture(scope="module")
-def engine(module_catalog_url):
-    catalog = build_library(module_catalog_url)
-    yield QAEngine(catalog)
-    catalog.close()
+engine = pytest.fixture(scope="module", name="engine")(qa_engine)
 
 
 def test_tempo_key_loudness(engine):

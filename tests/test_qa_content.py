@@ -7,18 +7,9 @@ import warnings
 import pytest
 
 from assistant.qa import QAContext, QAEngine
-from tests.qa_library import build_library
+from tests.qa_library import ask, build_library, qa_engine
 
-
-@pytest.fixture(scope="module")
-def engine(module_catalog_url):
-    catalog = build_library(module_catalog_url)
-    yield QAEngine(catalog)
-    catalog.close()
-
-
-def ask(engine, text):
-    return engine.ask(text, QAContext())
+engine = pytest.fixture(scope="module", name="engine")(qa_engine)
 
 
 def test_file_tags_are_facts(engine):

@@ -4,19 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.qa import QAContext, QAEngine
-from tests.qa_library import build_library
+from tests.qa_library import ask, qa_engine
 
-
-@pytest.fixture(scope="module")
-def engine(module_catalog_url):
-    catalog = build_library(module_catalog_url)
-    yield QAEngine(catalog)
-    catalog.close()
-
-
-def ask(engine, text, ctx=None):
-    return engine.ask(text, ctx or QAContext())
+engine = pytest.fixture(scope="module", name="engine")(qa_engine)
 
 
 @pytest.mark.parametrize(

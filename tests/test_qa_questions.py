@@ -8,18 +8,9 @@ from hypothesis import strategies as st
 
 from assistant.qa import QAContext, QAEngine
 from assistant.turn import Entity, Parse
-from tests.qa_library import build_library
+from tests.qa_library import ask, build_library, qa_engine
 
-
-@pytest.fixture(scope="module")
-def engine(module_catalog_url):
-    catalog = build_library(module_catalog_url)
-    yield QAEngine(catalog)
-    catalog.close()
-
-
-def ask(engine, text, ctx=None):
-    return engine.ask(text, ctx or QAContext())
+engine = pytest.fixture(scope="module", name="engine")(qa_engine)
 
 
 @pytest.mark.parametrize(

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.qa import QAContext, QAEngine
+from assistant.qa import QAContext
 from assistant.qa.concepts import Glossary, default_glossary
 from assistant.qa.scores import ScoreError, score_facts
 from musicbert.errors import ConfigError
-from tests.qa_library import build_library
+from tests.qa_library import qa_engine
 
-
-@pytest.fixture(scope="module")
-def engine(module_catalog_url):
-    catalog = build_library(module_catalog_url)
-    yield QAEngine(catalog)
-    catalog.close()
+engine = pytest.fixture(scope="module", name="engine")(qa_engine)
 
 
 def test_score_facts_of_a_bach_chorale():

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from catalog.db import open_catalog
 from catalog.filters import SearchError, SearchFilters, parse_range
 from catalog.keys import KeyNameError, parse_key
 from catalog.models import (
@@ -29,6 +28,7 @@ from catalog.models import (
 from catalog.search import SearchEngine
 from catalog.vector_index import VectorIndex
 from musicbert.errors import MusicBertError, NotFoundError
+from tests.catalogs import backend_catalog
 
 # title: (description, artist, album, year, tempo, key, mode, duration, licence, tags)
 LIBRARY = {
@@ -193,11 +193,7 @@ def build_library(catalog, embedder) -> dict[str, int]:
     return ids
 
 
-@pytest.fixture
-def catalog(catalog_url):
-    cat = open_catalog(catalog_url)
-    yield cat
-    cat.close()
+catalog = pytest.fixture(name="catalog")(backend_catalog)
 
 
 @pytest.fixture

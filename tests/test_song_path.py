@@ -11,9 +11,9 @@ import pytest
 
 from assistant.cli import main
 from catalog.db import open_catalog
-from catalog.search import SearchError, SearchFilters
+from catalog.filters import SearchError, SearchFilters
 from catalog.song_path import song_path
-from catalog.vector_index import CatalogVectors, normalise
+from catalog.vectors import CatalogVectors, normalise
 from tests.dialogue_library import make_assistant
 
 

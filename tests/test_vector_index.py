@@ -20,16 +20,11 @@ import pytest
 from sqlalchemy import delete, select
 
 from catalog.db import open_catalog
+from catalog.index_config import FLAT_MAX, HNSW_MAX, IndexConfig, VectorIndexError
 from catalog.models import Embedding, Track
-from catalog.vector_index import (
-    FLAT_MAX,
-    HNSW_MAX,
-    IndexConfig,
-    VectorIndex,
-    VectorIndexError,
-    index_dir,
-)
+from catalog.vector_index import VectorIndex, index_dir
 from musicbert.errors import ConfigError
+from tests.catalogs import memory_catalog
 
 DIM = 32
 MODEL = "test-model-a"
@@ -84,11 +79,7 @@ def one_faiss_thread():
     faiss.omp_set_num_threads(before)
 
 
-@pytest.fixture
-def catalog():
-    cat = open_catalog()
-    yield cat
-    cat.close()
+catalog = pytest.fixture(name="catalog")(memory_catalog)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from assistant.actions.context import MAX_RESULTS, ActionContext
-from assistant.actions.names import resolve_named, track_named
+from assistant.actions.names import parsed_track, resolve_named
 from assistant.actions.replies import (
     PLURAL,
     ask_which,
@@ -43,7 +43,7 @@ def build_query(parse: Parse) -> str:
     Names (artist, album, track, playlist) become filters or lookups, not text; command
     and filler words ("play", "some", "music") carry nothing the shared space can use.
     """
-    from assistant.nlu.entities import tokens
+    from assistant.nlu.spans import tokens
     from musicbert.vocabulary import COMMAND_WORDS, FILLER_WORDS
 
     words = parse.values("mood") + parse.values("genre") + parse.values("instrument")
@@ -60,22 +60,14 @@ def build_filters(ctx: ActionContext, parse: Parse) -> tuple[dict[str, Any], lis
     """SearchFilters fields from the names, decades and tempi in a parse; plus problems."""
     filters: dict[str, Any] = {}
     problems: list[str] = []
-    artist = parse.first("artist")
-    if artist:
-        ids, matched, sugg = resolve_named(ctx, "artist", artist)
-        if matched:
-            filters["artist"] = matched
-        else:
-            problems.append(
-                not_found_text("an artist called", artist, sugg).replace("an artist called “", "“")
-            )
-    album = parse.first("album")
-    if album:
-        ids, matched, sugg = resolve_named(ctx, "album", album)
-        if matched:
-            filters["album"] = matched
-        else:
-            problems.append(not_found_text("the album", album, sugg))
+    for field_name, kind in (("artist", ""), ("album", "the album")):
+        name = parse.first(field_name)
+        if name:
+            _ids, matched, sugg = resolve_named(ctx, field_name, name)
+            if matched:
+                filters[field_name] = matched
+            else:
+                problems.append(not_found_text(kind, name, sugg))
     decade = parse.first("decade")
     years = decade_years(decade) if decade else None
     if years:
@@ -210,11 +202,10 @@ def queue_tracks(
 
 def play_music(ctx: ActionContext, parse: Parse, state: DialogueState) -> Reply:
     action = "action_play_music"
-    track = parse.first("track")
-    if track:
-        ids, missing = track_named(ctx, track)
-        if missing:
-            return make_reply(missing, parse, action)
+    ids, no_such = parsed_track(ctx, parse, action)
+    if no_such:
+        return no_such
+    if ids:
         artist = parse.first("artist")
         if len(ids) > 1 and artist:
             refs = [
@@ -281,15 +272,14 @@ def recommend(ctx: ActionContext, parse: Parse, state: DialogueState) -> Reply:
 
 def search_music(ctx: ActionContext, parse: Parse, state: DialogueState) -> Reply:
     action = "action_search_music"
-    track = parse.first("track")
-    if track:
-        ids, missing = track_named(ctx, track)
-        if missing:
-            return make_reply(missing, parse, action)
+    ids, no_such = parsed_track(ctx, parse, action)
+    if ids:
         refs = track_refs(ctx, ids)
         state.last_results = ids
         state.current_track_id = ids[0]
         return make_reply(f"Found {len(refs)}:\n{numbered(refs)}", parse, action, refs)
+    if no_such:
+        return no_such
     if not build_query(parse) and not parse.first("decade"):
         for kind, fld in (("artist", "artist"), ("album", "album")):
             name = parse.first(kind)
@@ -320,11 +310,10 @@ def search_music(ctx: ActionContext, parse: Parse, state: DialogueState) -> Repl
 def more_like_this(ctx: ActionContext, parse: Parse, state: DialogueState) -> Reply:
     action = "action_more_like_this"
     seed = None
-    track = parse.first("track")
-    if track:
-        ids, missing = track_named(ctx, track)
-        if missing:
-            return make_reply(missing, parse, action)
+    ids, no_such = parsed_track(ctx, parse, action)
+    if no_such:
+        return no_such
+    if ids:
         seed = ids[0]
     elif parse.first("artist"):
         ids, matched, sugg = resolve_named(ctx, "artist", parse.first("artist"))

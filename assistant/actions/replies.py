@@ -88,7 +88,8 @@ def number_said(parse: Parse) -> int | None:
 
 
 def not_found_text(kind: str, name: str, suggestions: list[str]) -> str:
-    text = f"I can't find {kind} “{name}” in your library."
+    """ "I can't find <kind> “name” in your library" (``kind`` may be ""), with suggestions."""
+    text = f"I can't find {kind + ' ' if kind else ''}“{name}” in your library."
     if suggestions:
         text = text[:-1] + "; did you mean " + " or ".join(f"“{s}”" for s in suggestions) + "?"
     return text

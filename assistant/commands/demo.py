@@ -24,13 +24,10 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from assistant.background import demo_lock
-    from catalog.db import open_catalog
-    from catalog.ingest import require_writable
+    from assistant.commands import writable_catalog
     from catalog.ingest_progress import IngestProgress, running_ingest
 
-    catalog = open_catalog(args.db)
-    try:
-        require_writable(catalog, "build the demo library")
+    with writable_catalog(args, "build the demo library") as catalog:
         with demo_lock(catalog) as mine:
             if not mine or running_ingest(catalog) is not None:
                 print(
@@ -42,8 +39,6 @@ def run(args: argparse.Namespace) -> int:
             with IngestProgress(catalog) as note:  # readers see the build from its start
                 note.update(force=True, stage="loading the model")
                 summary, stats = _build(args, catalog, note)
-    finally:
-        catalog.close()
     if args.json:
         out = summary.to_dict()
         out["stats"] = stats

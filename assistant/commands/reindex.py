@@ -19,19 +19,15 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from assistant.commands import writable_catalog
     from assistant.commands.ingest import sync_vector_index
     from assistant.model_loader import load_embedder
-    from catalog.db import open_catalog
-    from catalog.ingest import reindex, require_writable
+    from catalog.ingest import reindex
 
-    catalog = open_catalog(args.db)
-    try:
-        require_writable(catalog, "re-embed tracks")
+    with writable_catalog(args, "re-embed tracks") as catalog:
         embedder = load_embedder(args.checkpoint, catalog, follow_library=False)
         count = reindex(catalog, embedder, progress=not args.json)
         sync_vector_index(catalog, embedder)
-    finally:
-        catalog.close()
     if args.json:
         print(json.dumps({"reembedded": count, "model_id": str(embedder.model_id)}))
     else:

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from assistant.nlu import file_requests, history_requests, journeys, similarity
 from assistant.nlu.description import QUESTION_INTENTS, SEARCH_INTENT, reroute
-from assistant.nlu.entities import EntityExtractor, Vocabulary, catalog_vocabulary
+from assistant.nlu.entities import EntityExtractor
+from assistant.nlu.gazetteer import Vocabulary, catalog_vocabulary
 from assistant.nlu.intent_classifier import IntentModel, TextEncoder, load_or_train, mask
 from assistant.nlu.rasa_format import NLU_FILE, NLUData, load_nlu
 from assistant.turn import Entity, Parse

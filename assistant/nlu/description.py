@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from assistant.nlu.entities import TAG_TYPES, Candidate, tokens
+from assistant.nlu.spans import TAG_TYPES, Candidate, tokens
 from assistant.turn import Entity
 from musicbert.vocabulary import FILLER_WORDS
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from assistant.nlu.entities import SAVE_AS, Candidate
+from assistant.nlu.entity_patterns import SAVE_AS
+from assistant.nlu.spans import Candidate
 
 EXPORT_INTENT = "playlist_export"
 _EXPORT = re.compile(

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from assistant.qa.answer import Answer, dont_know
 from assistant.qa.audio_facts import loudness_measure
 from assistant.qa.library import Snapshot, TrackInfo
-from assistant.qa.questions import Filters
+from assistant.qa.question_filters import Filters
 from assistant.qa.text import format_duration, join_names
 
 #: The track attribute each superlative reads, and how it is shown.

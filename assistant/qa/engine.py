@@ -8,7 +8,6 @@ the reply says "I don't know" and why, and suggests close names for unknown ones
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, field
 
 from assistant.qa.aggregates import (
@@ -32,8 +31,13 @@ from assistant.qa.library import LibraryView, Snapshot, TrackInfo
 from assistant.qa.questions import INTENT_TYPES, QA_INTENTS, Question, analyse
 from assistant.qa.resolve import Gazetteer
 from assistant.qa.scores import answer_score
-from assistant.qa.text import join_names
-from assistant.qa.wording import CONTENT_LABELS, VOCABULARY
+from assistant.qa.which_track import (
+    leftover,
+    not_in_library,
+    one_track,
+    track_for,
+    unknown_filter,
+)
 from assistant.turn import Parse, Reply, TrackRef
 from catalog.names import fold
 from musicbert.errors import MusicBertError
@@ -49,20 +53,6 @@ _ATTRIBUTE_ENTITY = {
     "artist": ("facts", "artist"),
     "genre": ("content", "genre"),
 }
-
-#: Words of a question that are not part of a name (for "no such track" suggestions).
-_QUESTION_WORDS = set(
-    """a an the is are was were what whats which who whom whose when how why where does do did
-    of in on by for to it its this that and or me tell please about can you could would i know
-    song track piece tune music album artist composer composed wrote written key tempo bpm
-    long length duration year released licence license loud loudness fast slow there any
-    have has with played play performs performed sound sounds like mood genre instruments
-    measures bars time signature highest lowest note score many tracks songs from current
-    playing now one ones same compare faster slower longer shorter louder quieter than
-    everything something info details overview give picture summarize characterize more
-    musically be called listening am whats other higher lower bigger smaller more less share
-    versus vs""".split()
-)
 
 
 @dataclass
@@ -184,16 +174,16 @@ class QAEngine:
         if q.qtype == "compare":
             pair = []
             for m in q.tracks[:2]:
-                found = self._one_track(m.name, q, gaz)
+                found = one_track(m.name, q, gaz)
                 if isinstance(found, Answer):
                     return found
                 pair.append(found)
             if len(pair) == 1:
                 norm = fold(q.text)
                 spans = [norm[m.start : m.end] for m in q.tracks if m.start >= 0]
-                leftover = _leftover(q.text, q, skip=[pair[0].title, *spans])
-                if leftover:
-                    return _not_in_library(leftover, gaz)
+                unknown = leftover(q.text, q, skip=[pair[0].title, *spans])
+                if unknown:
+                    return not_in_library(unknown, gaz)
                 if ctx.current_track_id in snap.tracks and ctx.current_track_id != pair[0].id:
                     pair.append(snap.tracks[ctx.current_track_id])
             if not pair and len(ctx.last_result_ids) >= 2:
@@ -205,7 +195,7 @@ class QAEngine:
             q.qtype is None
             and not q.tracks
             and q.concept_phrase
-            and (q.unknown_concept or not _leftover(q.text, q))
+            and (q.unknown_concept or not leftover(q.text, q))
         ):
             return dont_know(
                 "no_concept",
@@ -213,7 +203,7 @@ class QAEngine:
                 "glossary.",
                 suggestions=gaz.suggest(q.concept_phrase) + self.glossary.suggest(q.concept_phrase),
             )
-        track = self._track_for(q, snap, gaz, ctx)
+        track = track_for(q, snap, gaz, ctx.current_track_id)
         if isinstance(track, Answer):
             return track
         if q.qtype is None:
@@ -272,7 +262,7 @@ class QAEngine:
         f = q.filters
         attr = q.attribute or "count"
         if q.unknown_filters and attr not in ("stats", "count_artists"):
-            return _unknown_filter(q.unknown_filters[0], gaz)
+            return unknown_filter(q.unknown_filters[0], gaz)
         has_label = self._has_label(snap)
         if attr == "stats":
             return answer_stats(snap)
@@ -293,67 +283,6 @@ class QAEngine:
         if attr == "list":
             return answer_list(snap, f, has_label)
         return answer_count(snap, f, has_label)
-
-    # -- resolving the track -----------------------------------------------------------------
-
-    def _one_track(self, name: str, q: Question, gaz: Gazetteer) -> TrackInfo | Answer:
-        res = gaz.resolve(name, "track")
-        if not res.found:
-            return dont_know(
-                "no_track",
-                f"there is no track called '{name}' in your library"
-                + (
-                    f"; did you mean {join_names(res.suggestions, conj='or')}?"
-                    if res.suggestions
-                    else "."
-                ),
-                suggestions=res.suggestions,
-            )
-        tracks = res.tracks
-        if len(tracks) > 1 and q.artist:
-            narrowed = [t for t in tracks if (t.artist or "").casefold() == q.artist.casefold()]
-            tracks = narrowed or tracks
-        if len(tracks) > 1 and q.album:
-            narrowed = [t for t in tracks if (t.album or "").casefold() == q.album.casefold()]
-            tracks = narrowed or tracks
-        if len(tracks) > 1:
-            labels = [t.label for t in tracks]
-            return dont_know(
-                "ambiguous",
-                f"{len(tracks)} tracks are called {res.name}: "
-                f"{join_names(labels)}. Which one do you mean?",
-                suggestions=labels,
-                track_ids=[t.id for t in tracks],
-            )
-        return tracks[0]
-
-    def _track_for(
-        self, q: Question, snap: Snapshot, gaz: Gazetteer, ctx: QAContext
-    ) -> TrackInfo | Answer:
-        if q.tracks:
-            return self._one_track(q.tracks[0].name, q, gaz)
-        if q.unknown_names:
-            name = q.unknown_names[0]
-            found = gaz.resolve(name, "track")
-            if found.found:
-                return self._one_track(found.name or name, q, gaz)
-            sugg = found.suggestions
-            return dont_know(
-                "no_track",
-                f"there is no track called '{name}' in your library"
-                + (f"; did you mean {join_names(sugg, conj='or')}?" if sugg else "."),
-                suggestions=sugg,
-            )
-        leftover = _leftover(q.text, q)
-        if leftover and not _FOLLOW_UP.search(fold(q.text)):
-            return _not_in_library(leftover, gaz)
-        if ctx.current_track_id is not None and ctx.current_track_id in snap.tracks:
-            q.follow_up = True
-            return snap.tracks[ctx.current_track_id]
-        if q.artist or q.album:
-            scope = f"by {q.artist}" if q.artist else f"on {q.album}"
-            return dont_know("no_track", f"which track {scope} do you mean?")
-        return dont_know("no_track", "which track do you mean? Name it, or play one first.")
 
     # -- bookkeeping -------------------------------------------------------------------------
 
@@ -430,14 +359,6 @@ class QAEngine:
         )
 
 
-_LABEL_WORDS = frozenset(
-    w for fam in CONTENT_LABELS.values() for words in fam.values() for p in words for w in p.split()
-) | frozenset(VOCABULARY)
-_FOLLOW_UP = re.compile(
-    r"\b(it|its|it s|this|that|this one|that one|the track|the song|current|playing|now)\b"
-)
-
-
 #: Entity surfaces too generic to be a name ("the slowest piece" is not "Piano Pieces").
 _GENERIC = frozenset(
     "piece pieces song songs track tracks music tune tunes album albums record records one "
@@ -456,47 +377,3 @@ def _entity_names(parse: Parse, field: str) -> list[str]:
             continue
         out.append(e.value)
     return out
-
-
-def _unknown_filter(unknown: tuple[str, str], gaz: Gazetteer) -> Answer:
-    """ "How many tracks by Radiohead?" with no Radiohead: say so, with close names."""
-    fields, name = unknown
-    sugg: list[str] = []
-    for fld in fields.split(" or "):
-        if fld in ("artist", "album", "composer"):
-            sugg += [s for s in gaz.resolve(name, fld).suggestions if s not in sugg]
-    text = f"I don't know any {fields} called {name} in your library"
-    text += f"; did you mean {join_names(sugg[:3], conj='or')}?" if sugg else "."
-    return Answer(
-        text, None, known=False, reason="no_match", suggestions=sugg[:3], facts={fields: name}
-    )
-
-
-def _not_in_library(name: str, gaz: Gazetteer) -> Answer:
-    """ "I can't find 'X' in your library; did you mean A or B?" """
-    sugg = gaz.suggest(name)
-    return dont_know(
-        "no_track",
-        f"I can't find '{name}' in your library"
-        + (f"; did you mean {join_names(sugg, conj='or')}?" if sugg else "."),
-        suggestions=sugg,
-    )
-
-
-def _leftover(text: str, q: Question, skip: list[str] | None = None) -> str | None:
-    """The words of a question that look like a name we could not find."""
-    # prefer a quoted name
-    m = re.search(r"[\"“']([^\"”']{2,80})[\"”']", text)
-    if m:
-        return m.group(1).strip()
-    norm = fold(text)
-    for name in skip or []:
-        norm = norm.replace(fold(name), " ")
-    words = [w for w in norm.split() if w not in _QUESTION_WORDS and w not in _LABEL_WORDS]
-    if q.artist:
-        words = [w for w in words if w not in fold(q.artist).split()]
-    if q.album:
-        words = [w for w in words if w not in fold(q.album).split()]
-    if not words:
-        return None
-    return " ".join(words)

@@ -7,34 +7,27 @@ from assistant.qa.library import Snapshot, TrackInfo
 from assistant.qa.text import format_duration, join_names
 
 FACT_ATTRIBUTES = ("artist", "composer", "album", "year", "duration", "licence", "track_number")
+#: What a plain fact's answer says when the library lacks it, and when it has it
+#: ({title}, {label}: the track; {value}: the fact).
+_SAID = {
+    "artist": ("the library has no artist for {title}.", "{title} is by {value}."),
+    "composer": ("the library names no composer for {label}.", "{label} was composed by {value}."),
+    "album": ("{label} is not on any album in the library.", "{label} is on the album {value}."),
+    "year": ("the library has no year for {label}.", "{label} is from {value}."),
+    "track_number": ("{label} has no track number.", "{label} is track {value}."),
+}
 
 
 def answer_fact(track: TrackInfo, attribute: str, snapshot: Snapshot) -> Answer:
     ids = [track.id]
     label = track.label
-    if attribute == "artist":
-        if not track.artist:
-            return dont_know(
-                "no_data", f"the library has no artist for {track.title}.", track_ids=ids
-            )
-        return Answer(f"{track.title} is by {track.artist}.", track.artist, track_ids=ids)
-    if attribute == "composer":
-        composer = track.composer
-        if not composer:
-            return dont_know(
-                "no_data", f"the library names no composer for {label}.", track_ids=ids
-            )
-        return Answer(f"{label} was composed by {composer}.", composer, track_ids=ids)
-    if attribute == "album":
-        if not track.album:
-            return dont_know(
-                "no_data", f"{label} is not on any album in the library.", track_ids=ids
-            )
-        return Answer(f"{label} is on the album {track.album}.", track.album, track_ids=ids)
-    if attribute == "year":
-        if track.year is None:
-            return dont_know("no_data", f"the library has no year for {label}.", track_ids=ids)
-        return Answer(f"{label} is from {track.year}.", track.year, track_ids=ids)
+    if attribute in _SAID:
+        value = getattr(track, attribute)
+        missing, said = _SAID[attribute]
+        words = {"title": track.title, "label": label, "value": value}
+        if value is None or value == "":
+            return dont_know("no_data", missing.format(**words), track_ids=ids)
+        return Answer(said.format(**words), value, track_ids=ids)
     if attribute == "duration":
         if not track.duration:
             return dont_know("no_data", f"the library has no length for {label}.", track_ids=ids)
@@ -50,10 +43,6 @@ def answer_fact(track: TrackInfo, attribute: str, snapshot: Snapshot) -> Answer:
         return Answer(
             f"{label} is under the licence {track.licence}.{extra}", track.licence, track_ids=ids
         )
-    if attribute == "track_number":
-        if track.track_number is None:
-            return dont_know("no_data", f"{label} has no track number.", track_ids=ids)
-        return Answer(f"{label} is track {track.track_number}.", track.track_number, track_ids=ids)
     raise ValueError(f"not a catalog fact: {attribute}")
 
 
