@@ -1,6 +1,6 @@
-"""The play history on a real catalog: most played in a window, played in a window, not
-played lately; ``musicbert history --json``; the chat's history requests (routed by
-their shape, whatever the intent classifier says)."""
+"""The play history on a real catalog (SQLite and PostgreSQL): most played in a window,
+played in a window, not played lately; ``musicbert history --json``; the chat's history
+requests (routed by their shape, whatever the intent classifier says)."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ NOW = datetime.now(UTC).replace(tzinfo=None)
 
 
 @pytest.fixture
-def bot():
-    catalog = open_catalog()
+def bot(catalog_url):
+    catalog = open_catalog(catalog_url)
     bot = make_assistant(catalog)
     ids = {t: bot.search.resolve_track(t) for t in ("Nebula", "Awakening", "Sad", "Battle Music")}
     plays = [  # (title, days ago)
