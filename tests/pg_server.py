@@ -229,7 +229,11 @@ def installation_without_pgvector(dest: Path) -> Path:
             n for n in names if n.startswith("vector--") and n.endswith(".sql")
         }
 
+    from tests.real_parts import require
+
     root = PG_BIN.parent  # .../site-packages/pgserver/pginstall
+    relocatable = all((root / part).is_dir() for part in ("bin", "lib", "share"))
+    require(relocatable, f"a relocatable PostgreSQL installation (bin, lib, share) in {root}")
     install = dest / root.parent.name / root.name
     install.mkdir(parents=True)
     for libs in root.parent.parent.glob("*.libs"):  # auditwheel's bundled libraries
