@@ -289,6 +289,31 @@ def _open_read_only(url: str, path: Path, why: str) -> Catalog:
     )
 
 
+def _lost_server(url: str):
+    """A ``handle_error`` hook for an open catalog on a database server: a connection the
+    server dropped (restarted, stopped, killed) or a server that no longer answers becomes
+    one ``ConfigError`` line, not a traceback. The pool drops the dead connection, so the
+    next statement reconnects once the server is back."""
+
+    def handle(context) -> Exception | None:
+        if context.dialect.name == "sqlite":
+            return None
+        lost = context.is_disconnect
+        unreachable = context.connection is None and isinstance(
+            context.sqlalchemy_exception, OperationalError
+        )
+        if not (lost or unreachable):
+            return None
+        original = context.original_exception
+        reason = (str(original).strip().splitlines() or [type(original).__name__])[0]
+        return ConfigError(
+            f"lost the connection to the catalog at {safe_url(url)} ({reason}): is the "
+            "database server running? try again once it is"
+        )
+
+    return handle
+
+
 def open_catalog(url: str | None = None) -> Catalog:
     """Connect, create or upgrade the schema, and return the handle.
 
@@ -315,6 +340,7 @@ def open_catalog(url: str | None = None) -> Catalog:
     except BaseException:
         engine.dispose()
         raise
+    event.listen(engine, "handle_error", _lost_server(url))
     return Catalog(url, engine, sessionmaker(engine, expire_on_commit=False))
 
 

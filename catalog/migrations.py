@@ -233,11 +233,14 @@ def _require_pgvector(conn: Connection) -> None:
     database = conn.execute(text("SELECT current_database()")).scalar()
     available = text("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'")
     if not conn.execute(available).first():
+        number = conn.execute(text("SHOW server_version_num")).scalar()
+        major = int(number) // 10000 if str(number).isdigit() else "<version>"
         raise ConfigError(
-            "this PostgreSQL server has no pgvector extension ('vector'), which the catalog "
-            "needs for its vectors: install pgvector on the server (e.g. the "
-            "postgresql-16-pgvector package, or enable it on a managed database) and open "
-            "the catalog again"
+            f"the PostgreSQL {major} server holding database {database!r} has no pgvector "
+            "extension ('vector'), which the catalog needs for its vectors: install pgvector "
+            f"on that server (Debian/Ubuntu with the PGDG repository: apt-get install "
+            f"postgresql-{major}-pgvector; a managed database: enable the 'vector' "
+            "extension), then open the catalog again"
         )
     try:
         with conn.begin_nested():

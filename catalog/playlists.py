@@ -26,7 +26,7 @@ from pathlib import Path
 from sqlalchemy import delete, func, select
 
 from catalog.models import Playlist, PlaylistItem, Track
-from catalog.names import fold
+from catalog.names import clean_name, fold
 from musicbert.errors import MusicBertError, NotFoundError
 
 XSPF_NS = "http://xspf.org/ns/0/"
@@ -69,11 +69,21 @@ class ImportResult:
 # --------------------------------------------------------------------------- the catalog
 
 
+#: The width of ``playlists.name`` (PostgreSQL refuses longer text; SQLite would keep it).
+MAX_PLAYLIST_NAME = 256
+
+
+def playlist_name(name: str) -> str:
+    """A playlist's name as stored: ``clean_name`` (no NUL, which PostgreSQL cannot store;
+    single spaces), cut to the column's width."""
+    return clean_name(name)[:MAX_PLAYLIST_NAME].strip()
+
+
 def find_playlist(session, name: str) -> Playlist | None:
-    """The playlist called ``name``, case folded."""
-    wanted = name.strip().casefold()
+    """The playlist called ``name``, case folded (as it would be stored)."""
+    wanted = playlist_name(name).casefold()
     for pl in session.scalars(select(Playlist)).all():
-        if pl.name.casefold() == wanted:
+        if pl.name.casefold() == wanted or playlist_name(pl.name).casefold() == wanted:
             return pl
     return None
 
@@ -123,7 +133,7 @@ def add_tracks(catalog, name: str, track_ids: list[int]) -> tuple[str, list[int]
     with catalog.session() as s:
         pl = find_playlist(s, name)
         if pl is None:
-            pl = Playlist(name=name.strip())
+            pl = Playlist(name=playlist_name(name))
             s.add(pl)
             s.flush()
             created = True
@@ -145,7 +155,7 @@ def replace_tracks(catalog, name: str, track_ids: list[int]) -> tuple[str, bool]
         pl = find_playlist(s, name)
         created = pl is None
         if created:
-            pl = Playlist(name=name.strip())
+            pl = Playlist(name=playlist_name(name))
             s.add(pl)
             s.flush()
         s.execute(delete(PlaylistItem).where(PlaylistItem.playlist_id == pl.id))

@@ -11,7 +11,9 @@ they fail instead: CI installs them.
 
 Use it from any test module with ``from tests.pg_server import pg_url`` (the
 package's conftest also registers this module as a plugin). ``pg_url`` is a
-fresh, empty database per test; ``pg_server`` is the session-wide server.
+fresh, empty database per test; ``pg_server`` is the session-wide server;
+``pg_server_without_pgvector`` a server of its own from a copy of the installation
+without pgvector's files (the real "extension not available" fault).
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ class PgServer:
     root: Path
     socket_dir: Path
     run_as: str | None
+    #: The installation's bin folder (``PG_BIN``, or a copy: ``installation_without_pgvector``).
+    bin_dir: Path = PG_BIN
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg2://{PG_USER}@/{database}?host={self.socket_dir}"
@@ -93,13 +97,19 @@ def _run(run_as: str | None, *args: str) -> None:
         )
 
 
-def start_server(root: Path | None = None, settings: dict[str, str] | None = None) -> PgServer:
+def start_server(
+    root: Path | None = None,
+    settings: dict[str, str] | None = None,
+    bin_dir: Path | None = None,
+) -> PgServer:
     """initdb + pg_ctl start in a new temporary directory; the caller must stop it.
 
     ``root``: a folder to keep the server in (reused, without initdb, when it already
     holds one: benchmarks keep their data between runs). ``settings``: extra ``-c``
-    options (``shared_buffers``, ...), overriding the small test defaults.
+    options (``shared_buffers``, ...), overriding the small test defaults. ``bin_dir``:
+    another installation's bin folder (default ``PG_BIN``).
     """
+    bin_dir = bin_dir or PG_BIN
     run_as = None
     if os.geteuid() == 0:
         try:
@@ -122,7 +132,7 @@ def start_server(root: Path | None = None, settings: dict[str, str] | None = Non
         if not (data / "PG_VERSION").exists():
             _run(
                 run_as,
-                str(PG_BIN / "initdb"),
+                str(bin_dir / "initdb"),
                 "-D",
                 str(data),
                 "-U",
@@ -145,7 +155,7 @@ def start_server(root: Path | None = None, settings: dict[str, str] | None = Non
         options = f"-k {root} " + " ".join(f"-c {k}={v}" for k, v in values.items())
         _run(
             run_as,
-            str(PG_BIN / "pg_ctl"),
+            str(bin_dir / "pg_ctl"),
             "-D",
             str(data),
             "-l",
@@ -165,14 +175,14 @@ def start_server(root: Path | None = None, settings: dict[str, str] | None = Non
         if detail:
             raise RuntimeError(f"PostgreSQL did not start:\n{detail}") from None
         raise
-    return PgServer(root=root, socket_dir=root, run_as=run_as)
+    return PgServer(root=root, socket_dir=root, run_as=run_as, bin_dir=bin_dir)
 
 
 def stop_server(server: PgServer, remove: bool = True) -> None:
     try:
         _run(
             server.run_as,
-            str(PG_BIN / "pg_ctl"),
+            str(server.bin_dir / "pg_ctl"),
             "-D",
             str(server.root / "data"),
             "-m",
@@ -185,19 +195,81 @@ def stop_server(server: PgServer, remove: bool = True) -> None:
             shutil.rmtree(server.root, ignore_errors=True)
 
 
+def require_server_binaries() -> None:
+    """Skip without the server binaries or the driver; under ``CI=true`` fail (CI installs
+    them: ``tests.real_parts.require``)."""
+    from tests.real_parts import require, require_module
+
+    found = (PG_BIN / "initdb").exists() and (PG_BIN / "pg_ctl").exists()
+    require(found, f"the PostgreSQL server binaries in {PG_BIN} (pip install pgserver==0.1.4)")
+    require_module("psycopg2", "pip install psycopg2-binary")
+
+
+def installation_without_pgvector(dest: Path) -> Path:
+    """A copy of the PostgreSQL installation of ``PG_BIN`` without pgvector (no
+    ``vector.control``, ``vector--*.sql`` or ``vector.so``): a real server on which
+    ``CREATE EXTENSION vector`` fails as on a stock PostgreSQL. Returns its bin folder.
+
+    Files are hard links where the file system allows (the copy costs nothing), and the
+    binaries are real files in the copy, so the server finds the copy's share and lib
+    folders, not the original's (PostgreSQL locates them from its own executable). The
+    wheel's layout is kept (``dest/pgserver/pginstall``, beside a link to
+    ``pgserver.libs``): its binaries find their shared libraries through
+    ``$ORIGIN/../../../pgserver.libs``.
+    """
+
+    def link_or_copy(src: str, dst: str) -> None:
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+    def no_vector(_folder: str, names: list[str]) -> set[str]:
+        return {n for n in names if n == "vector.so" or n.startswith("vector.control")} | {
+            n for n in names if n.startswith("vector--") and n.endswith(".sql")
+        }
+
+    from tests.real_parts import require
+
+    root = PG_BIN.parent  # .../site-packages/pgserver/pginstall
+    relocatable = all((root / part).is_dir() for part in ("bin", "lib", "share"))
+    require(relocatable, f"a relocatable PostgreSQL installation (bin, lib, share) in {root}")
+    install = dest / root.parent.name / root.name
+    install.mkdir(parents=True)
+    for libs in root.parent.parent.glob("*.libs"):  # auditwheel's bundled libraries
+        (dest / libs.name).symlink_to(libs, target_is_directory=True)
+    for part in ("bin", "lib", "share"):
+        shutil.copytree(root / part, install / part, ignore=no_vector, copy_function=link_or_copy)
+    for folder in [dest, *(p for p in dest.rglob("*") if p.is_dir() and not p.is_symlink())]:
+        folder.chmod(0o755)  # the postgres user must reach it
+    return install / "bin"
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PgServer]:
     """One PostgreSQL server for the whole test session, removed afterwards."""
-    if not (PG_BIN / "initdb").exists() or not (PG_BIN / "pg_ctl").exists():
-        why = f"no PostgreSQL server binaries in {PG_BIN} (pip install pgserver==0.1.4)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{why}; CI installs them, so this is a failure")
-        pytest.skip(why)
+    require_server_binaries()
     server = start_server()
     try:
         yield server
     finally:
         stop_server(server)
+
+
+@pytest.fixture
+def pg_server_without_pgvector() -> Iterator[PgServer]:
+    """A real PostgreSQL 16 server whose installation has no pgvector, stopped afterwards."""
+    require_server_binaries()
+    copy = Path(tempfile.mkdtemp(prefix="musicbert-pg-novector-"))
+    try:
+        copy.chmod(0o755)
+        server = start_server(bin_dir=installation_without_pgvector(copy))
+        try:
+            yield server
+        finally:
+            stop_server(server)
+    finally:
+        shutil.rmtree(copy, ignore_errors=True)
 
 
 @pytest.fixture

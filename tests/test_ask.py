@@ -1,4 +1,6 @@
-"""``musicbert ask``: one scripted turn, as text and as JSON, through the real CLI."""
+"""``musicbert ask``: one scripted turn, as text and as JSON, through the real CLI, on a
+SQLite and on a PostgreSQL catalog (``module_catalog_url``). The library is built once
+per backend, and one home serves every run, so the intent model is trained once."""
 
 from __future__ import annotations
 
@@ -10,12 +12,17 @@ from tests.alsa_harness import no_device_env, run_musicbert
 from tests.qa_library import build_library
 
 
-@pytest.fixture()
-def env(tmp_path):
-    url = f"sqlite:///{tmp_path / 'ask.db'}"
-    build_library(url)
-    env = no_device_env(tmp_path / "nohome")
-    env["MUSICBERT_DB"] = url
+@pytest.fixture(scope="module")
+def ask_home(tmp_path_factory):
+    return tmp_path_factory.mktemp("ask")
+
+
+@pytest.fixture(scope="module")
+def env(ask_home, module_catalog_url):
+    build_library(module_catalog_url).close()
+    env = no_device_env(ask_home / "nohome")
+    env["MUSICBERT_HOME"] = str(ask_home / "musicbert")
+    env["MUSICBERT_DB"] = module_catalog_url
     return env
 
 

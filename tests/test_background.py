@@ -1,4 +1,7 @@
-"""The library grows behind the chat: a real ingest process, read by another process."""
+"""The library grows behind the chat: a real ingest process, read by another process.
+
+The tests of a catalog run on SQLite and on PostgreSQL (``catalog_url``): a PostgreSQL
+catalog's progress file, build log and lock live in ``MUSICBERT_HOME``, keyed by its URL."""
 
 from __future__ import annotations
 
@@ -43,8 +46,8 @@ def test_growth_text_and_eta():
     assert Growth(99, 100, "analysing", 30).eta_text() == "about a minute left"
 
 
-def test_progress_file_of_this_process_gives_growth_and_eta(tmp_path):
-    catalog = open_catalog(f"sqlite:///{tmp_path / 'lib.db'}")
+def test_progress_file_of_this_process_gives_growth_and_eta(catalog_url):
+    catalog = open_catalog(catalog_url)
     assert library_growth(catalog) is None  # no ingest runs
     with IngestProgress(catalog) as note:
         note.update(force=True, stage="analysing", expected=40)
@@ -72,8 +75,8 @@ def _add_tracks(catalog, n: int) -> None:
             session.add(Track(path=f"/nowhere/{i}.flac", title=f"t{i}", content_hash=f"h{i}"))
 
 
-def test_demo_lock_is_held_by_one_process_at_a_time(tmp_path, capsys):
-    catalog = open_catalog(None)
+def test_demo_lock_is_held_by_one_process_at_a_time(catalog_url, capsys):
+    catalog = open_catalog(None)  # the one the command opens: MUSICBERT_DB on PostgreSQL
     assert not build_running(catalog)
     with demo_lock(catalog) as mine:
         assert mine
@@ -87,13 +90,13 @@ def test_demo_lock_is_held_by_one_process_at_a_time(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_chat_answers_from_the_tracks_ready_while_an_ingest_runs(tmp_path):
+def test_chat_answers_from_the_tracks_ready_while_an_ingest_runs(tmp_path, catalog_url):
     music = tmp_path / "music"
     for i in range(12):
         folder = music / ("a" if i % 2 else "b")
         folder.mkdir(parents=True, exist_ok=True)
         write_audio(folder / f"{i:02d}.flac", seconds=30, freq=220 + 20 * i, seed=i)
-    url = f"sqlite:///{tmp_path / 'lib.db'}"
+    url = catalog_url
     catalog = open_catalog(url)  # the schema exists before the ingest process opens it
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
     command = [sys.executable, "-m", "assistant.cli", "--db", url, "ingest", "--no-embed"]
@@ -147,19 +150,27 @@ def test_chat_answers_from_the_tracks_ready_while_an_ingest_runs(tmp_path):
     catalog.close()
 
 
-def test_build_log_and_lock_sit_beside_the_catalog(tmp_path):
+def test_build_log_and_lock_sit_beside_the_catalog(tmp_path, catalog_url, isolated_home):
     from assistant.background import build_log
+    from catalog.ingest_progress import progress_file
 
-    catalog = open_catalog(f"sqlite:///{tmp_path / 'lib.db'}")
-    assert build_log(catalog) == Path(tmp_path / "lib.demo.log")
-    catalog.close()
+    if catalog_url.startswith("sqlite"):
+        catalog = open_catalog(f"sqlite:///{tmp_path / 'lib.db'}")
+        assert build_log(catalog) == Path(tmp_path / "lib.demo.log")
+        catalog.close()
+    else:  # a server's catalog: in the home, named by its URL
+        with open_catalog(catalog_url) as catalog:
+            log, progress = build_log(catalog), progress_file(catalog)
+        assert log.parent == progress.parent == isolated_home
+        assert log.name.endswith(".demo.log") and progress.name.endswith(".ingest.json")
+        assert log.name.removesuffix(".demo.log") == progress.name.removesuffix(".ingest.json")
 
 
-def test_start_demo_build_runs_detached_at_low_priority_once(tmp_path):
+def test_start_demo_build_runs_detached_at_low_priority_once(catalog_url):
     from assistant.background import BUILD_NICENESS, build_log, start_demo_build
     from catalog.ingest_progress import running_ingest
 
-    url = f"sqlite:///{tmp_path / 'lib.db'}"
+    url = catalog_url
     catalog = open_catalog(url)
     log = start_demo_build(catalog, url)
     assert log == build_log(catalog)

@@ -1,4 +1,9 @@
-"""Opening the catalog: where it lives, its pragmas, and clear errors for bad URLs."""
+"""Opening the catalog: where it lives, its pragmas, and clear errors for bad URLs.
+
+The tests of the catalog's behaviour run on SQLite and PostgreSQL (``catalog_url``); the
+default location, the pragmas, a file that is not a database, another program's file
+and WAL's first switch are about SQLite files, and run there only (PostgreSQL's own
+faults: test_postgres.py, test_faults.py)."""
 
 from __future__ import annotations
 

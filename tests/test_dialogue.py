@@ -1,5 +1,6 @@
-"""Whole turns through Assistant.handle on a small real library (SQLite, MusicBERT vectors,
-the real MiniLM NLU, QA and search): follow-ups, questions, confirmations, bad input."""
+"""Whole turns through Assistant.handle on a small real library (MusicBERT vectors, the
+real MiniLM NLU, QA and search), on SQLite + FAISS and on PostgreSQL + pgvector
+(``catalog_url``): follow-ups, questions, confirmations, bad input."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from tests.dialogue_library import make_assistant
 
 
 @pytest.fixture
-def catalog():
-    cat = open_catalog()
+def catalog(catalog_url):
+    cat = open_catalog(catalog_url)
     yield cat
     cat.close()
 

@@ -26,10 +26,10 @@ sentences = st.one_of(
 
 
 @pytest.fixture(scope="module")
-def bot(tmp_path_factory):
+def bot(tmp_path_factory, module_catalog_url):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MUSICBERT_HOME", str(tmp_path_factory.mktemp("fuzz_home")))
-        catalog = open_catalog()
+        catalog = open_catalog(module_catalog_url)
         yield make_assistant(catalog)
         catalog.close()
 

@@ -18,8 +18,8 @@ def data():
 
 
 @pytest.fixture
-def extractor(data):
-    catalog = open_catalog()
+def extractor(data, catalog_url):
+    catalog = open_catalog(catalog_url)
     with catalog.session() as s:
         artist = get_or_create_artist(s, "Sigur Rós")
         album = get_or_create_album(s, "Ágætis byrjun", artist, 1999)

@@ -5,10 +5,18 @@ decoder chatter and long queries stay off the terminal, a damaged index is said 
 Everything here runs the real ``musicbert`` command on real files: processes are
 killed with SIGKILL, read-only folders are real read-only mounts, indexes are really
 truncated, overwritten or deleted.
+
+The tests that reach the catalog run on SQLite and on PostgreSQL (``catalog_url``), except
+those about files only a SQLite catalog has (the FAISS index beside it, a read-only home
+holding the database), which say so. PostgreSQL's own faults are real too: a server
+whose installation lacks pgvector, a role that may not create the extension, and a
+server stopped in the middle of a chat, then started again.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -88,7 +96,7 @@ def _alive(pid: int, identity: bytes) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-def test_kill_9_of_an_ingest_leaves_no_worker_processes(tmp_path):
+def test_kill_9_of_an_ingest_leaves_no_worker_processes(tmp_path, catalog_url):
     music = tmp_path / "music"
     music.mkdir()
     for i in range(8):
@@ -139,8 +147,24 @@ def test_home_that_is_a_file_is_one_line(tmp_path):
 
 
 @pytest.fixture
-def library(isolated_home):
-    """The search tests' library in this test's home, with its index saved."""
+def library(catalog_url):
+    """The search tests' library in this test's catalog (SQLite or PostgreSQL, which the
+    commands use: on PostgreSQL ``MUSICBERT_DB`` names it)."""
+    from assistant.model_loader import load_embedder
+    from tests.test_search import build_library
+
+    catalog = open_catalog(catalog_url)
+    try:
+        yield build_library(catalog, load_embedder(None))
+    finally:
+        catalog.close()
+
+
+@pytest.fixture
+def faiss_library(isolated_home):
+    """SQLite only: the library in this test's home with its FAISS index saved beside the
+    catalog, the file the index tests damage (a PostgreSQL catalog has no index file: its
+    vectors and HNSW index live in the database)."""
     from assistant.model_loader import load_embedder
     from catalog.vector_index import VectorIndex
     from tests.test_search import build_library
@@ -162,7 +186,7 @@ def _run(capsys, *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def test_index_folder_that_is_a_file_is_one_line(library, isolated_home, capsys):
+def test_index_folder_that_is_a_file_is_one_line(faiss_library, isolated_home, capsys):
     shutil.rmtree(isolated_home / "index")
     (isolated_home / "index").write_text("not a folder")
     code, out, err = _run(capsys, "search", "calm piano", "-k", "2")
@@ -171,7 +195,7 @@ def test_index_folder_that_is_a_file_is_one_line(library, isolated_home, capsys)
     assert f"{isolated_home / 'index'} is a file" in err and "move or delete" in err
 
 
-def test_the_chat_says_why_search_is_unavailable(library, isolated_home):
+def test_the_chat_says_why_search_is_unavailable(faiss_library, isolated_home):
     """A part that cannot be built is named with its real cause, not "run reindex"."""
     from assistant.dialogue import Assistant
     from tests.dialogue_library import shared_models
@@ -217,8 +241,10 @@ def _read_only_wrapper(folder: Path) -> list[str] | None:
 
 
 @pytest.mark.slow
-def test_read_only_home_reads_and_says_why_it_cannot_write(library, isolated_home, tmp_path):
-    ids, _ = library
+def test_read_only_home_reads_and_says_why_it_cannot_write(faiss_library, isolated_home, tmp_path):
+    """SQLite only: the catalog file and its index in a read-only home (a PostgreSQL
+    catalog is written by its server, whatever the home)."""
+    ids, _ = faiss_library
     write_audio(tmp_path / "new.wav", seconds=3.0)
     wrap = _read_only_wrapper(isolated_home)
     if wrap is None:
@@ -304,8 +330,8 @@ def test_a_huge_query_is_cut_with_one_short_note(library, isolated_home):
     ],
     ids=["truncated", "garbage", "deleted"],
 )
-def test_a_repaired_index_is_said_once(library, capsys, damage, said):
-    _, path = library
+def test_a_repaired_index_is_said_once(faiss_library, capsys, damage, said):
+    _, path = faiss_library
     damage(path)
     code, out, err = _run(capsys, "search", "calm piano", "-k", "2")
     assert code == 0 and "Rain Piano" in out
@@ -316,8 +342,8 @@ def test_a_repaired_index_is_said_once(library, capsys, damage, said):
 
 
 @pytest.mark.slow
-def test_ask_says_the_index_was_rebuilt(library, capsys):
-    _, path = library
+def test_ask_says_the_index_was_rebuilt(faiss_library, capsys):
+    _, path = faiss_library
     path.write_bytes(path.read_bytes()[:100])
     code, out, err = _run(capsys, "ask", "how many tracks do I have")
     assert code == 0 and out
@@ -356,7 +382,7 @@ def test_a_sensible_query_is_a_good_match(library, capsys, query):
     assert code == 0 and json.loads(out)["good_match"] is True
 
 
-def test_the_chat_says_there_is_no_good_match(library):
+def test_the_chat_says_there_is_no_good_match(library, catalog_url):
     from assistant.actions.context import ActionContext
     from assistant.actions.finding import find_music
     from assistant.model_loader import load_embedder
@@ -365,7 +391,7 @@ def test_the_chat_says_there_is_no_good_match(library):
     from catalog.search import SearchEngine
 
     embedder = load_embedder(None)
-    catalog = open_catalog()
+    catalog = open_catalog(catalog_url)
     try:
         ctx = ActionContext(catalog, search=SearchEngine(catalog, embedder), embedder=embedder)
         for query, weak in (("the quick brown fox", True), ("calm piano", False)):
@@ -382,16 +408,18 @@ def test_the_chat_says_there_is_no_good_match(library):
 
 
 def test_a_search_during_the_first_seconds_of_an_ingest_says_it_is_running(
-    tmp_path, isolated_home, capsys
+    tmp_path, isolated_home, capsys, catalog_url
 ):
     from assistant.model_loader import load_embedder
+    from catalog.ingest_progress import progress_file
 
     load_embedder(None)  # loaded before the ingest starts: the search below is quick
     music = tmp_path / "music"
     music.mkdir()
     for i in range(24):
         write_audio(music / f"track {i}.flac", seconds=60.0, freq=200 + 30 * i, seed=i)
-    note = isolated_home / "catalog.ingest.json"
+    with open_catalog(catalog_url) as catalog:  # beside a SQLite file; in the home otherwise
+        note = progress_file(catalog)
     argv = [EXE, "ingest", str(music), "--no-embed", "--workers", "1", "--batch-size", "1000"]
     log = (tmp_path / "ingest.log").open("wb")
     proc = subprocess.Popen(argv, env=_env(isolated_home), stdout=log, stderr=log)
@@ -460,3 +488,112 @@ def test_nlu_file_encodes_its_lines_in_batches(tmp_path, monkeypatch, capsys):
             p["intent"],
             [e["value"] for e in p["entities"]],
         )
+
+
+# ------------------------------------------------------------------ 9. PostgreSQL's own faults
+
+
+@pytest.mark.postgres
+def test_a_server_without_pgvector_is_one_line_naming_the_extension(
+    pg_server_without_pgvector, capsys
+):
+    """A real PostgreSQL 16 whose installation has no pgvector (tests/pg_server.py copies
+    it without the extension's files): one line naming the extension and how to install
+    it, and the database is left as it was (the schema's transaction rolled back)."""
+    from musicbert.errors import ConfigError
+
+    server = pg_server_without_pgvector
+    name = server.create_database()
+    url = server.url(name)
+    with pytest.raises(ConfigError) as err:
+        open_catalog(url)
+    message = str(err.value)
+    assert "\n" not in message
+    assert "no pgvector extension ('vector')" in message and repr(name) in message
+    assert "apt-get install postgresql-16-pgvector" in message
+    assert "enable the 'vector' extension" in message  # the managed-database way
+    code, out, err_text = _run(capsys, "--db", url, "stats")
+    assert code == 2 and out == "" and "Traceback" not in err_text
+    assert err_text.strip().splitlines() == [f"musicbert: {message}"]
+    import psycopg2
+
+    conn = psycopg2.connect(host=str(server.socket_dir), user="postgres", dbname=name)
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+            assert cursor.fetchone()[0] == 0
+    finally:
+        conn.close()
+
+
+@pytest.mark.postgres
+def test_a_role_that_may_not_create_pgvector_is_one_line(pg_server, capsys):
+    """A real non-superuser role owning its database, on the server that has pgvector:
+    told to ask an administrator for ``CREATE EXTENSION vector``; once that is done the
+    same command works."""
+    name = pg_server.create_database()
+    role = f"plain_{name[-8:]}"
+    try:
+        pg_server.sql(f"CREATE ROLE {role} LOGIN")
+        pg_server.sql(f'ALTER DATABASE "{name}" OWNER TO {role}')
+        url = f"postgresql+psycopg2://{role}@/{name}?host={pg_server.socket_dir}"
+        code, out, err = _run(capsys, "--db", url, "stats")
+        assert code == 2 and out == "" and "Traceback" not in err
+        assert len(err.strip().splitlines()) == 1, err
+        assert "pgvector extension ('vector')" in err and "may not create it" in err
+        assert f"ask an administrator to run \"CREATE EXTENSION vector;\" in '{name}'" in err
+        pg_server.sql("CREATE EXTENSION vector", database=name)  # what the administrator does
+        code, out, err = _run(capsys, "--db", url, "stats")
+        assert code == 0 and "is empty" in out, err
+    finally:
+        pg_server.drop_database(name)
+        pg_server.sql(f"DROP ROLE IF EXISTS {role}")
+
+
+@pytest.mark.postgres
+def test_a_server_stopped_mid_chat_is_one_line_and_a_restart_recovers(tmp_path, capsys):
+    """A server of its own, stopped between turns of a chat (the connections the chat holds
+    are cut) and started again: each turn while it is down says, in one line, that the
+    connection to the catalog was lost; the command line says so too; once the server is
+    back the same chat answers again, without being restarted."""
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.output import DummyOutput
+
+    from assistant.chat import Chat
+    from tests.dialogue_library import make_assistant
+    from tests.pg_server import require_server_binaries, start_server, stop_server
+
+    require_server_binaries()
+    server = start_server()
+    try:
+        url = server.url(server.create_database())
+        catalog = open_catalog(url)
+        bot = make_assistant(catalog)
+        out = io.StringIO()
+        with create_pipe_input() as inp:
+            inp.send_text("play Nebula\r\x04")
+            options = {"input": inp, "output": DummyOutput()}
+            chat = Chat(lambda: bot, player=None, out=out, session_options=options)
+            assert chat.run() == 0
+        assert "Nebula" in out.getvalue() and "sorry" not in out.getvalue(), out.getvalue()
+
+        stop_server(server, remove=False)  # fast shutdown: the server ends every session
+        for text in ("what key is Nebula in?", "play something calm"):  # cut, then refused
+            out.seek(0), out.truncate()
+            chat.turn(text)
+            said = out.getvalue().strip().splitlines()
+            assert len(said) == 1 and said[0].lower().startswith("sorry"), said
+            assert "lost the connection to the catalog at postgresql" in said[0]
+            assert "is the database server running?" in said[0]
+        code, printed, err = _run(capsys, "--db", url, "search", "calm piano")
+        assert code == 2 and printed == "" and "Traceback" not in err
+        assert len(err.strip().splitlines()) == 1 and "cannot open the catalog" in err, err
+
+        start_server(root=server.root)  # the same data and socket
+        out.seek(0), out.truncate()
+        chat.turn("what key is Nebula in?")
+        assert "E minor" in out.getvalue(), out.getvalue()
+        catalog.close()
+    finally:
+        with contextlib.suppress(RuntimeError):  # already stopped when the test failed
+            stop_server(server)

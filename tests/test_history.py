@@ -1,6 +1,6 @@
-"""The play history on a real catalog: most played in a window, played in a window, not
-played lately; ``musicbert history --json``; the chat's history requests (routed by
-their shape, whatever the intent classifier says)."""
+"""The play history on a real catalog (SQLite and PostgreSQL): most played in a window,
+played in a window, not played lately; ``musicbert history --json``; the chat's history
+requests (routed by their shape, whatever the intent classifier says)."""
 
 from __future__ import annotations
 
@@ -16,12 +16,10 @@ from catalog.db import open_catalog
 from catalog.models import PlayHistory
 from tests.dialogue_library import make_assistant
 
-NOW = datetime.now(UTC).replace(tzinfo=None)
-
 
 @pytest.fixture
-def bot():
-    catalog = open_catalog()
+def bot(catalog_url):
+    catalog = open_catalog(catalog_url)
     bot = make_assistant(catalog)
     ids = {t: bot.search.resolve_track(t) for t in ("Nebula", "Awakening", "Sad", "Battle Music")}
     plays = [  # (title, days ago)
@@ -30,9 +28,10 @@ def bot():
         ("Sad", 1.2), ("Sad", 1.3),  # yesterday or the day before, never today
         ("Battle Music", 90), ("Battle Music", 91), ("Battle Music", 92), ("Battle Music", 93),
     ]  # fmt: skip
+    now = datetime.now(UTC).replace(tzinfo=None)  # the fixture's now, not the import's
     with catalog.session() as s:
         for title, ago in plays:
-            s.add(PlayHistory(track_id=ids[title], played_at=NOW - timedelta(days=ago)))
+            s.add(PlayHistory(track_id=ids[title], played_at=now - timedelta(days=ago)))
     bot.ids = ids
     yield bot
     catalog.close()
@@ -92,7 +91,8 @@ def test_the_history_command_with_json(bot, capsys):
 def test_outcomes_are_recorded_and_recommendations_follow_them(bot):
     cat, ids = bot.catalog, bot.ids
     # the latest play (14 minutes before the fixture was built) heard for 25 minutes: that
-    # play gets the outcome, however long the tests before this one took (up to 10 min)
+    # play gets the outcome (the plays are dated from the fixture's time, not the module's
+    # import: a whole suite run on both backends reaches this test 10+ minutes later)
     history.record_outcome(cat, ids["Nebula"], "completed", 1500.0)
     with cat.session() as s:
         latest = s.query(PlayHistory).filter_by(track_id=ids["Nebula"]).count()

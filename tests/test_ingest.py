@@ -1,4 +1,5 @@
-"""Ingestion end to end on real files, a real SQLite catalog and real worker processes."""
+"""Ingestion end to end on real files, real worker processes and a real catalog: SQLite
+and PostgreSQL (``catalog_url``; ``other_url`` is a second catalog on the same backend)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
 
 from assistant.cli import main as cli_main
 from catalog.db import open_catalog
@@ -24,6 +26,20 @@ from tests.audio_fixtures import write_audio
 from tests.catalogs import backend_catalog
 
 catalog = pytest.fixture(name="catalog")(backend_catalog)
+
+
+@pytest.fixture
+def other_url(catalog_url, tmp_path, request):
+    """A second, empty catalog on the backend of ``catalog_url``."""
+    if catalog_url.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path / 'other.db'}"
+        return
+    server = request.getfixturevalue("pg_server")
+    name = server.create_database()
+    try:
+        yield server.url(name)
+    finally:
+        server.drop_database(name)
 
 
 @pytest.fixture
@@ -132,13 +148,13 @@ def test_duplicates_in_two_folders_are_one_track_and_moves_still_work(catalog, t
     assert _tracks(catalog)["copy of song.flac"].id == track.id
 
 
-def test_parallel_workers_match_a_single_process(tmp_path, library):
-    one = open_catalog(f"sqlite:///{tmp_path / 'one.db'}")
-    two = open_catalog(f"sqlite:///{tmp_path / 'two.db'}")
+def test_parallel_workers_match_a_single_process(catalog_url, other_url, library):
+    one, two = open_catalog(catalog_url), open_catalog(other_url)
     ingest(one, [library], workers=1, progress=False)
     summary = ingest(two, [library], workers=2, progress=False, batch_size=1)
     assert summary.added == 3
-    assert _snapshot(one.url) == _snapshot(two.url)
+    one.close(), two.close()
+    assert _snapshot(catalog_url) == _snapshot(other_url)
 
 
 def test_paths_round_trip_for_undecodable_names(tmp_path):
@@ -150,7 +166,7 @@ def test_paths_round_trip_for_undecodable_names(tmp_path):
     assert db_path(emoji) == emoji == fs_path(emoji)
 
 
-def test_cli_json_summary(library, capsys):
+def test_cli_json_summary(library, capsys, catalog_url):
     assert cli_main(["ingest", str(library), "--no-embed", "--workers", "1", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["added"] == 3 and out["skipped"][0]["reason"].startswith("unsupported format")
@@ -170,29 +186,33 @@ def test_model_tag_selection_keeps_top_few_per_model():
 
 
 def _snapshot(url: str) -> list[tuple]:
-    """The catalog's content, independent of row ids and timestamps."""
-    conn = sqlite3.connect(url.removeprefix("sqlite:///"))
-    try:
+    """The catalog's content, independent of row ids and timestamps (either backend)."""
+    with open_catalog(url) as catalog, catalog.engine.connect() as conn:
         rows = conn.execute(
-            """SELECT t.path, t.content_hash, t.title, t.duration, ar.name, al.title,
-                      f.tempo, f.key, f.mode, f.loudness_db,
-                      (SELECT group_concat(name || ':' || origin, ',') FROM
-                         (SELECT name, origin FROM tags WHERE track_id = t.id ORDER BY name))
-               FROM tracks t LEFT JOIN artists ar ON ar.id = t.artist_id
-               LEFT JOIN albums al ON al.id = t.album_id
-               JOIN audio_features f ON f.track_id = t.id ORDER BY t.path"""
-        ).fetchall()
+            text(
+                """SELECT t.id, t.path, t.content_hash, t.title, t.duration, ar.name, al.title,
+                          f.tempo, f.key, f.mode, f.loudness_db
+                   FROM tracks t LEFT JOIN artists ar ON ar.id = t.artist_id
+                   LEFT JOIN albums al ON al.id = t.album_id
+                   JOIN audio_features f ON f.track_id = t.id ORDER BY t.path"""
+            )
+        ).all()
+        tags: dict[int, list[str]] = {}
+        for track_id, name, origin in conn.execute(
+            text("SELECT track_id, name, origin FROM tags ORDER BY name")
+        ):
+            tags.setdefault(track_id, []).append(f"{name}:{origin}")
         counts = conn.execute(
-            "SELECT (SELECT count(*) FROM tracks), (SELECT count(*) FROM audio_features),"
-            " (SELECT count(*) FROM artists), (SELECT count(DISTINCT path) FROM tracks)"
-        ).fetchone()
-    finally:
-        conn.close()
-    return rows + [counts]
+            text(
+                "SELECT (SELECT count(*) FROM tracks), (SELECT count(*) FROM audio_features),"
+                " (SELECT count(*) FROM artists), (SELECT count(DISTINCT path) FROM tracks)"
+            )
+        ).one()
+    return [(*row[1:], ",".join(tags.get(row[0], [])) or None) for row in rows] + [tuple(counts)]
 
 
-def _run_ingest(home: Path, music: Path) -> subprocess.Popen:
-    env = dict(os.environ, MUSICBERT_HOME=str(home))
+def _run_ingest(home: Path, music: Path, url: str) -> subprocess.Popen:
+    env = dict(os.environ, MUSICBERT_HOME=str(home), MUSICBERT_DB=url)
     exe = Path(sys.executable).with_name("musicbert")
     args = [str(exe), "ingest", str(music), "--no-embed", "--batch-size", "2", "--workers", "2"]
     return subprocess.Popen(
@@ -200,41 +220,63 @@ def _run_ingest(home: Path, music: Path) -> subprocess.Popen:
     )
 
 
-def _committed(db: Path) -> int:
-    if not db.exists():
-        return 0
-    try:
-        conn = sqlite3.connect(db, timeout=1)
+def _committed(url: str) -> int:
+    """Tracks committed so far (0 before the ingest has created the catalog)."""
+    if url.startswith("sqlite:///"):
+        db = Path(url.removeprefix("sqlite:///"))
+        if not db.exists():
+            return 0
         try:
-            return conn.execute("SELECT count(*) FROM tracks").fetchone()[0]
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return 0
+            conn = sqlite3.connect(db, timeout=1)
+            try:
+                return conn.execute("SELECT count(*) FROM tracks").fetchone()[0]
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            return 0
+    import psycopg2
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url)  # a bare connection: not opening (so not migrating) it
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT count(*) FROM tracks")).scalar()
+    except DBAPIError as exc:
+        if isinstance(exc.orig, psycopg2.errors.UndefinedTable):
+            return 0
+        raise
+    finally:
+        engine.dispose()
 
 
 @pytest.mark.slow
-def test_killed_run_then_rerun_equals_an_uninterrupted_run(tmp_path):
+def test_killed_run_then_rerun_equals_an_uninterrupted_run(tmp_path, other_url):
     music = tmp_path / "music"
     music.mkdir()
     for i in range(24):
         write_audio(music / f"track {i:02d}.flac", seconds=4.0, freq=200 + 15 * i, seed=i)
     killed_home, clean_home = tmp_path / "killed", tmp_path / "clean"
-    proc = _run_ingest(killed_home, music)
+    killed_home.mkdir(), clean_home.mkdir()
+    # the killed run's catalog: a file in its own home, or the second PostgreSQL database
+    killed = other_url if other_url.startswith("postgresql") else None
+    killed = killed or f"sqlite:///{killed_home / 'catalog.db'}"
+    clean = f"sqlite:///{clean_home / 'catalog.db'}" if killed.startswith("sqlite") else None
+    clean = clean or os.environ["MUSICBERT_DB"]  # catalog_url's database
+    proc = _run_ingest(killed_home, music, killed)
     deadline = time.monotonic() + 120
-    while _committed(killed_home / "catalog.db") < 4 and proc.poll() is None:
+    while _committed(killed) < 4 and proc.poll() is None:
         assert time.monotonic() < deadline, "ingest made no progress"
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)  # the whole process group, workers included
     proc.wait()
-    partial = _committed(killed_home / "catalog.db")
+    partial = _committed(killed)
     assert 0 < partial < 24, "the kill should land part-way through"
-    rerun = _run_ingest(killed_home, music)
+    rerun = _run_ingest(killed_home, music, killed)
     assert rerun.wait(timeout=300) == 0, rerun.stderr.read().decode()
-    clean = _run_ingest(clean_home, music)
-    assert clean.wait(timeout=300) == 0, clean.stderr.read().decode()
-    resumed = _snapshot(f"sqlite:///{killed_home / 'catalog.db'}")
-    assert resumed == _snapshot(f"sqlite:///{clean_home / 'catalog.db'}")
+    clean_run = _run_ingest(clean_home, music, clean)
+    assert clean_run.wait(timeout=300) == 0, clean_run.stderr.read().decode()
+    resumed = _snapshot(killed)
+    assert resumed == _snapshot(clean)
     assert resumed[-1] == (24, 24, 0, 24)
 
 

@@ -1,4 +1,7 @@
-"""Every kind of bad input is ingested or skipped with a one-line reason; the run never dies."""
+"""Every kind of bad input is ingested or skipped with a one-line reason; the run never dies.
+
+Into a SQLite and a PostgreSQL catalog (``catalog_url``): names and tags that are not
+clean text must be stored by both."""
 
 from __future__ import annotations
 
@@ -21,8 +24,8 @@ from tests.audio_fixtures import tone, write_audio
 
 
 @pytest.fixture
-def catalog(tmp_path_factory):
-    cat = open_catalog(f"sqlite:///{tmp_path_factory.mktemp('db') / 'bad.db'}")
+def catalog(catalog_url):
+    cat = open_catalog(catalog_url)
     yield cat
     cat.close()
 

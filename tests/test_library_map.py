@@ -1,5 +1,5 @@
-"""The library map on a real catalog (tests/dialogue_library: real SQLite, vectors from
-the real embedder): a real PNG checked for its size and that it is not blank, labelled
+"""The library map on a real catalog (tests/dialogue_library: SQLite and PostgreSQL, vectors
+from the real embedder): a real PNG checked for its size and that it is not blank, labelled
 clusters, colours by genre / artist / tempo; ``musicbert map --json``; ``/map`` in the chat."""
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from tests.dialogue_library import TRACKS, make_assistant
 
 
 @pytest.fixture
-def bot():
-    catalog = open_catalog()
+def bot(catalog_url):
+    catalog = open_catalog(catalog_url)
     yield make_assistant(catalog)
     catalog.close()
 

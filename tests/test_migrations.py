@@ -1,6 +1,8 @@
 """Schema versions: a version-1 catalog is upgraded in place, whole or not at all.
 
-The same checks run on PostgreSQL in test_postgres.py through ``check_upgrade``.
+The same checks run on PostgreSQL in test_postgres.py through ``check_upgrade``; the
+rest read the SQLite file directly (a failed migration leaves it untouched, WAL, the
+version-2 folds) and are about SQLite.
 """
 
 from __future__ import annotations

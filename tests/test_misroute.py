@@ -1,6 +1,7 @@
 """Misroutes a new user hits: descriptions that contain a title, performers described
 rather than named, albums named in part, artists the library lacks, "similar to X", and
-each result list printed once. Real catalog, real FAISS, real NLU (tests/dialogue_library)."""
+each result list printed once. Real catalog (SQLite + FAISS and PostgreSQL + pgvector),
+real NLU (tests/dialogue_library)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ REQUESTS = {"play_music", "search_music", "recommend"}
 
 
 @pytest.fixture
-def bot():
-    catalog = open_catalog()
+def bot(catalog_url):
+    catalog = open_catalog(catalog_url)
     yield make_assistant(catalog)
     catalog.close()
 

@@ -23,9 +23,9 @@ def _small_checkpoint(path):
     return path
 
 
-def test_a_library_embedded_with_another_checkpoint_keeps_using_it(tmp_path):
+def test_a_library_embedded_with_another_checkpoint_keeps_using_it(tmp_path, catalog_url):
     checkpoint = _small_checkpoint(tmp_path / "ckpt")
-    catalog = open_catalog(f"sqlite:///{tmp_path / 'lib.db'}")
+    catalog = open_catalog(catalog_url)
     notes: list[str] = []
     try:
         other = load_embedder(str(checkpoint), catalog, note=notes.append)

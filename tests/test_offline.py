@@ -57,14 +57,26 @@ def test_the_guard_itself_refuses_a_connection(no_network):
     assert no_network
 
 
-def test_models_chat_search_qa_and_ingest_stay_offline(no_network, tmp_path):
+@pytest.fixture(scope="module")
+def models_home(tmp_path_factory):
+    """One home for both backends' runs: the first trains the intent model, the second
+    loads it from there (both offline)."""
+    return tmp_path_factory.mktemp("offline_home")
+
+
+def test_models_chat_search_qa_and_ingest_stay_offline(
+    no_network, tmp_path, catalog_url, models_home, monkeypatch
+):
+    """On SQLite and on PostgreSQL (reached over its Unix socket, which is not the
+    network: libpq's own socket, outside Python's ``socket`` module)."""
+    monkeypatch.setenv("MUSICBERT_HOME", str(models_home))
     from assistant.dialogue import Assistant, build_qa, build_search
     from assistant.nlu import NLU
     from catalog.ingest import ingest
     from musicbert.embedder import Embedder
 
     embedder = Embedder.load()  # the packaged checkpoint and the MiniLM tower, from disk
-    catalog = open_catalog(f"sqlite:///{tmp_path / 'offline.db'}")
+    catalog = open_catalog(catalog_url)
     try:
         build_library(catalog, embedder)
         nlu = NLU.load(catalog=catalog, embedder=embedder)

@@ -1,7 +1,8 @@
 """Playlists out and in: M3U8 and XSPF files read by parsers this project did not write
 (the ``m3u8`` package from PyPI; XSPF checked with xml.etree against the XSPF 1 rules),
 real audio files on disk, import matched by path then by artist and title; the
-``musicbert playlist`` command with --json; "export road trip" in the chat."""
+``musicbert playlist`` command with --json; "export road trip" in the chat. Each runs on
+SQLite and on PostgreSQL (``catalog_url``)."""
 
 from __future__ import annotations
 
@@ -37,9 +38,8 @@ SONGS = [  # title, artist, seconds; one name with accents and a comma, one path
 
 
 @pytest.fixture
-def library(tmp_path):
-    db = tmp_path / "cat.db"
-    catalog = open_catalog(f"sqlite:///{db}")
+def library(tmp_path, catalog_url):
+    catalog = open_catalog(catalog_url)
     music = tmp_path / "music" / "my songs"
     music.mkdir(parents=True)
     ids = []
@@ -59,7 +59,7 @@ def library(tmp_path):
             s.flush()
             ids.append(t.id)
     add_tracks(catalog, "Road Trip", [ids[2], ids[0], ids[1]])
-    yield catalog, ids, tmp_path, f"sqlite:///{db}"
+    yield catalog, ids, tmp_path, catalog_url
     catalog.close()
 
 
@@ -158,10 +158,10 @@ def test_the_playlist_command_with_json(library, capsys):
     assert "no playlist called" in capsys.readouterr().err
 
 
-def test_export_in_the_chat(tmp_path, monkeypatch):
+def test_export_in_the_chat(catalog_url):
     from tests.dialogue_library import make_assistant
 
-    catalog = open_catalog()
+    catalog = open_catalog(catalog_url)
     try:
         bot = make_assistant(catalog)
         bot.handle("play Nebula")
@@ -185,3 +185,20 @@ def test_export_in_the_chat(tmp_path, monkeypatch):
         assert bot.handle("export the jazz nights playlist").text.startswith("Sorry")
     finally:
         catalog.close()
+
+
+def test_names_every_database_can_store(library, capsys):
+    """A name longer than the column or holding NUL is stored cleaned and cut (PostgreSQL
+    refuses both; SQLite kept them) and found again by the same words."""
+    catalog, ids, tmp, url = library
+    long = "Summer Road " * 40
+    name, _, count, created = add_tracks(catalog, long, [ids[0]])
+    assert created and count == 1 and name == " ".join(long.split())[:256].strip()
+    assert add_tracks(catalog, long, [ids[1]])[2:] == (2, False)
+    name, _, _, created = add_tracks(catalog, "late\x00night  drive", [ids[0]])
+    assert created and name == "latenight drive"
+    assert add_tracks(catalog, "LATENIGHT drive", [ids[1]])[2:] == (2, False)
+    out, _ = export_playlist(catalog, "Road Trip", tmp / "road.m3u8")
+    assert main(["--db", url, "playlist", "import", str(out), "--name", "x" * 300, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["matched"] == [ids[2], ids[0], ids[1]]
+    assert {p.name: p.tracks for p in list_playlists(catalog)}["x" * 256] == 3

@@ -1,5 +1,6 @@
 """The Rasa bridge: domain actions run through rasa_sdk, in process and as the real
-``musicbert actions-server`` answering Rasa's webhook protocol over loopback HTTP."""
+``musicbert actions-server`` answering Rasa's webhook protocol over loopback HTTP; the
+actions run on a SQLite and on a PostgreSQL catalog (``catalog_url``)."""
 
 from __future__ import annotations
 
@@ -51,8 +52,8 @@ def slots_after(events, slots=None) -> dict:
     return out
 
 
-def test_actions_in_process_with_rasa_sdk(isolated_home):
-    catalog = open_catalog()
+def test_actions_in_process_with_rasa_sdk(catalog_url):
+    catalog = open_catalog(catalog_url)
     bot = make_assistant(catalog)
     Backend.configure(ctx=bot.ctx)
     try:
@@ -97,9 +98,9 @@ def post(url: str, body: dict) -> dict:
 
 
 @pytest.fixture
-def actions_server(isolated_home):
+def actions_server(isolated_home, catalog_url):
     embedder, _ = shared_models()
-    catalog = open_catalog()
+    catalog = open_catalog(catalog_url)
     build_library(catalog, embedder)
     catalog.close()
     port = free_port()

@@ -10,6 +10,10 @@ against the catalog. Both servers are stopped in ``finally``.
 The test skips only where no Python 3.10 (or 3.9/3.8) exists to build the venv.
 Training uses fewer epochs than config.yml (DIET, TED) so the test fits a small CPU;
 the pipeline and policies are the project's own.
+
+SQLite only, for CI's time (Rasa trains a model here): the actions that reach the
+catalog run on SQLite and on PostgreSQL in test_rasa_actions.py, in process and as the
+real actions server.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""``musicbert search`` / ``musicbert similar``: tables, JSON, filters and one-line errors."""
+"""``musicbert search`` / ``musicbert similar``: tables, JSON, filters and one-line errors,
+on SQLite + FAISS and on PostgreSQL + pgvector (``catalog_url``)."""
 
 from __future__ import annotations
 
@@ -29,9 +30,9 @@ def one_thread():
 
 
 @pytest.fixture
-def library():
-    """The test library in the default catalog of this test's MUSICBERT_HOME."""
-    catalog = open_catalog()
+def library(catalog_url):
+    """The test library in the catalog the commands use (``MUSICBERT_DB`` on PostgreSQL)."""
+    catalog = open_catalog(catalog_url)
     try:
         yield build_library(catalog, load_embedder(None))
     finally:
@@ -136,7 +137,7 @@ def test_bad_input_is_one_line(library, capsys, argv, message):
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
-def test_empty_catalog_says_what_to_do(capsys):
+def test_empty_catalog_says_what_to_do(capsys, catalog_url):
     code, _, err = run(capsys, "search", "piano")
     assert code == 2 and "catalog is empty" in err and "musicbert ingest" in err
 
@@ -170,6 +171,8 @@ def test_search_in_a_real_process(library, isolated_home):
 
 @pytest.mark.slow
 def test_ingest_command_leaves_the_index_in_step(tmp_path, capsys):
+    """SQLite only: the FAISS file beside the catalog (PostgreSQL has none; its vectors are
+    kept in step by a trigger, tests/test_pgvector.py)."""
     from catalog.vector_index import VectorIndex
     from tests.audio_fixtures import write_audio
 

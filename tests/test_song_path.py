@@ -1,6 +1,7 @@
-"""Song paths on a real catalog (tests/dialogue_library: real SQLite, real FAISS, vectors
-from the real embedder): ends kept, no repeats, steady progress, filters honoured; the
-``musicbert path`` command with --json; "take me from X to Y in N songs" in the chat."""
+"""Song paths on a real catalog (tests/dialogue_library: SQLite + FAISS and PostgreSQL +
+pgvector, vectors from the real embedder): ends kept, no repeats, steady progress, filters
+honoured; the ``musicbert path`` command with --json; "take me from X to Y in N songs" in
+the chat."""
 
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ from tests.dialogue_library import make_assistant
 
 
 @pytest.fixture
-def bot():
-    catalog = open_catalog()
+def bot(catalog_url):
+    catalog = open_catalog(catalog_url)
     yield make_assistant(catalog)
     catalog.close()
 

@@ -1,4 +1,7 @@
-"""``musicbert stats``: readable tables, full JSON, an empty catalog, a bad --db."""
+"""``musicbert stats``: readable tables, full JSON, an empty catalog, a bad --db.
+
+The tests of a catalog's contents run on SQLite and on PostgreSQL (``catalog_url``: on
+PostgreSQL ``MUSICBERT_DB`` names the server's database, so the commands use it)."""
 
 from __future__ import annotations
 
@@ -17,22 +20,22 @@ def _run(capsys, *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def test_empty_catalog_says_how_to_add_music(capsys):
+def test_empty_catalog_says_how_to_add_music(capsys, catalog_url):
     code, out, err = _run(capsys, "stats")
     assert code == 0 and err == ""
     assert "is empty" in out
     assert "musicbert ingest PATH" in out and "musicbert demo" in out
 
 
-def test_empty_catalog_json(capsys):
+def test_empty_catalog_json(capsys, catalog_url):
     code, out, _ = _run(capsys, "stats", "--json")
     data = json.loads(out)
     assert code == 0 and data["tracks"] == 0 and data["track_list"] == []
     assert "musicbert demo" in data["hint"]
 
 
-def test_tables_show_counts_durations_and_every_licence(capsys):
-    with open_catalog() as catalog:
+def test_tables_show_counts_durations_and_every_licence(capsys, catalog_url):
+    with open_catalog(catalog_url) as catalog:
         fill_sample(catalog)
     code, out, _ = _run(capsys, "stats", "--top", "2")
     assert code == 0
@@ -48,8 +51,8 @@ def test_tables_show_counts_durations_and_every_licence(capsys):
     assert "CC BY 3.0" in every and "my recorder" in every
 
 
-def test_json_has_everything(capsys):
-    with open_catalog() as catalog:
+def test_json_has_everything(capsys, catalog_url):
+    with open_catalog(catalog_url) as catalog:
         fill_sample(catalog)
     code, out, _ = _run(capsys, "stats", "--json", "--top", "1")
     data = json.loads(out)
@@ -59,8 +62,10 @@ def test_json_has_everything(capsys):
     assert all({"licence", "source", "attribution"} <= set(t) for t in data["track_list"])
 
 
-def test_db_option_selects_another_catalog(capsys, tmp_path):
-    url = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+def test_db_option_selects_another_catalog(capsys, tmp_path, catalog_url, monkeypatch):
+    monkeypatch.delenv("MUSICBERT_DB", raising=False)  # the default: the SQLite file in the home
+    url = catalog_url if catalog_url.startswith("postgresql") else None
+    url = url or f"sqlite:///{tmp_path / 'elsewhere.db'}"
     with open_catalog(url) as catalog:
         fill_sample(catalog)
     code, out, _ = _run(capsys, "--db", url, "stats", "--json")
@@ -86,10 +91,10 @@ def test_console_script_runs(tmp_path):
     assert "is empty" in result.stdout and "Traceback" not in result.stderr
 
 
-def test_stats_show_integrated_loudness(capsys):
+def test_stats_show_integrated_loudness(capsys, catalog_url):
     from catalog.models import AudioFeatures, Track
 
-    with open_catalog() as catalog:
+    with open_catalog(catalog_url) as catalog:
         fill_sample(catalog)
         code, out, _ = _run(capsys, "stats")
         assert "Loudness (LUFS): not measured yet" in out

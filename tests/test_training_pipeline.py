@@ -55,7 +55,9 @@ def test_one_rendered_clip_through_the_feature_cache(tmp_path):
     assert cache.text_state(item.query).shape[1] == 384
 
 
-def test_library_tracks_become_training_text_without_held_out_or_recorded_files(tmp_path):
+def test_library_tracks_become_training_text_without_held_out_or_recorded_files(
+    tmp_path, catalog_url
+):
     from catalog.db import open_catalog
     from catalog.models import Tag, Track
     from catalog.queries import get_or_create_album, get_or_create_artist
@@ -66,7 +68,7 @@ def test_library_tracks_become_training_text_without_held_out_or_recorded_files(
         files[name] = tmp_path / f"{name}.flac"
         if name != "gone":
             files[name].write_bytes(b"audio")  # only existence matters here
-    url = f"sqlite:///{tmp_path / 'lib.db'}"
+    url = catalog_url
     rows = [  # key, title, artist, album, source
         ("nebula", "Nebula", "Maxstack", "Endgame", None),
         ("mozart", "Quartet", "Mozart", "Quartets", "music21 corpus: mozart/k80/movement1"),

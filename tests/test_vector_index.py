@@ -1,7 +1,9 @@
 """The FAISS index: exact answers, filters that still fill k, staying in step with SQL.
 
-Vectors are written straight into the real SQLite (and PostgreSQL) ``embeddings``
-table: these tests are about index mechanics, not the model.
+Vectors are written straight into the real SQLite ``embeddings`` table: these tests are
+about index mechanics, not the model. FAISS serves SQLite catalogs only (a PostgreSQL
+catalog keeps its vectors in pgvector: one test here checks that no file is made, and
+tests/test_pgvector.py tests that index), so these run on SQLite.
 """
 
 from __future__ import annotations

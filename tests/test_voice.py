@@ -129,13 +129,16 @@ def test_prompt_keeps_the_budget_and_the_order():
     assert len(tokens.ids) <= 50
 
 
-def test_catalog_names_put_the_biggest_artists_first(tmp_path):
+def test_catalog_names_put_the_biggest_artists_first(catalog_url):
+    """On SQLite and PostgreSQL: the names Whisper is told come from the catalog."""
     from collections import Counter
 
     from assistant.voice import catalog_names
     from tests.qa_library import ROWS, build_library
 
-    names = catalog_names(build_library(f"sqlite:///{tmp_path / 'lib.db'}"))
+    catalog = build_library(catalog_url)
+    names = catalog_names(catalog)
+    catalog.close()
     counts = Counter(row[1] for row in ROWS)
     assert [counts[a] for a in names["artist"]] == sorted(counts.values(), reverse=True)
     assert sorted(names["track"]) == sorted(row[0] for row in ROWS)

@@ -4,6 +4,10 @@ The spoken command is recognised by Whisper with the library's names in its
 prompt, handled like typed text, and the JSON is checked against the catalog:
 the intent, the artist, the answer and the tracks. Bad input of every kind
 gets one line and no traceback.
+
+SQLite only, for CI's time (Whisper decodes every command): after recognition a spoken
+turn is the typed one, whose catalog side runs on both backends in test_ask.py and
+test_chat.py.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from assistant.actions.replies import (
 from assistant.state import DialogueState, Pending
 from assistant.turn import Parse, Reply
 from catalog.models import Playlist
-from catalog.playlists import find_playlist
+from catalog.playlists import find_playlist, playlist_name
 
 
 def playlist_targets(
@@ -105,10 +105,11 @@ def playlist_create(ctx: ActionContext, parse: Parse, state: DialogueState) -> R
         ids = [r.id for r in found.tracks]
     if ids:
         return add_to_playlist(ctx, parse, state, name, ids, action)
+    name = playlist_name(name)
     with ctx.catalog.session() as s:
-        s.add(Playlist(name=name.strip()))
-    state.playlist = name.strip()
-    return make_reply(f"Created the empty playlist “{name.strip()}”.", parse, action)
+        s.add(Playlist(name=name))
+    state.playlist = name
+    return make_reply(f"Created the empty playlist “{name}”.", parse, action)
 
 
 def playlist_delete(ctx: ActionContext, parse: Parse, state: DialogueState) -> Reply:
