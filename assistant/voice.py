@@ -32,6 +32,7 @@ from assistant.endpoint import (
     Endpointer,
     EndpointerConfig,
     NoSpeechError,
+    SpeechDetector,
     VoiceError,
     endpoint,
     looks_like_noise,
@@ -138,7 +139,7 @@ def listen(
 
     sd = import_sounddevice()
     find_device("input", device)
-    pointer = Endpointer(config or EndpointerConfig())
+    pointer = Endpointer(config or EndpointerConfig(), detector=SpeechDetector.load())
     frames: list[np.ndarray] = []
     guess: tuple[int, Future] | None = None  # (stop frame, decoding of frames up to it)
     try:
