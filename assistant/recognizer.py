@@ -374,16 +374,35 @@ class Recognizer:
         phrasings: list[str] = []
         for rank, reading in enumerate(own):
             found = [t for t, _ in self.names.nearby(reading, 3 - rank, RESCORE_SIMILARITY)]
-            for text in [*found, *self.names.respellings(reading, 3 - rank)]:
+            respelled = self.names.respellings(reading, 3 - rank)
+            # a respelled name may make a phrasing ("... i max tech" -> "... i maxstack" ->
+            # "how many tracks by maxstack"), and the sound-alike snap of old is one more
+            again = [
+                t for r in respelled[:1] for t, _ in self.names.nearby(r, 2, RESCORE_SIMILARITY)
+            ]
+            snapped = [self.names.correct(reading).text]
+            for text in [*found, *respelled, *again, *snapped]:
                 if text not in phrasings and text not in own:
                     phrasings.append(text)
         if not phrasings:
             return None
-        scores = self._scores(encoded, own + phrasings)
-        best = max(range(len(phrasings)), key=lambda i: scores[len(own) + i])
-        if scores[len(own) + best] < max(scores[: len(own)]) - PRIOR:
+        texts = own + phrasings
+        scores = self._scores(encoded, texts)
+        floor = max(scores[: len(own)]) - PRIOR
+        # among those Whisper does not find much less likely: a whole phrasing first, then
+        # the fewest words the assistant does not know, then Whisper's score
+        best = max(
+            (i for i in range(len(texts)) if scores[i] >= floor),
+            key=lambda i: (
+                self.names.is_phrasing(texts[i]),
+                -self.names.unknown_words(texts[i]),
+                scores[i],
+            ),
+        )
+        if best < len(own) and best == 0:
             return None
-        return Correction(phrasings[best], None, readings[0].text, None, 0.0, fits=True)
+        fits = self.names.is_phrasing(texts[best])
+        return Correction(texts[best], None, readings[0].text, None, 0.0, fits=fits)
 
     def _pick(self, readings: list[Hypothesis], encoded: Any) -> Correction:
         fixed = self.names.choose([(h.text, h.logprob) for h in readings], self.margin)

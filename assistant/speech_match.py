@@ -20,6 +20,13 @@ phrasing even after that is compared by sound with every phrasing of at least
 six phones, its names standing in their slots, and becomes the closest one
 if at least 80% of the sound agrees ("how many tracks by maxstack", "pause
 the music"); an out-of-domain question sounds like none and is left as heard.
+
+Sound alone cannot tell "turn it up a little" (no phrasing) from "turn it down
+a little" (one): so the recogniser (assistant.recognizer) applies none of these
+by itself. ``choose`` takes the first reading of Whisper's beam that is a whole
+phrasing, names corrected; otherwise ``nearby`` phrasings, ``respellings`` of
+words the assistant does not know, and ``correct``'s snap are candidates that
+Whisper scores against the audio.
 """
 
 from __future__ import annotations
@@ -227,6 +234,14 @@ class NameMatcher:
                 fixed.fits = True
                 return fixed
         return self._correct_name(readings[0][0])
+
+    def is_phrasing(self, text: str) -> bool:
+        """``text`` is one of the assistant's phrasings, names in its slots."""
+        return bool(text) and self._whole_phrasing(text)
+
+    def unknown_words(self, text: str) -> int:
+        """How many of ``text``'s words are in no phrasing, no name and no tag."""
+        return sum(w not in self._vocabulary for w in text.split())
 
     def _whole_phrasing(self, text: str) -> bool:
         """A whole phrasing (not a run of one's words: a beam's truncated guess is one)."""
