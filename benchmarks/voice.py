@@ -312,7 +312,7 @@ def main() -> int:
     print(f"{'command accuracy (main)':28} {accuracy:>8.1%} {'>= 97%':>8}")
     print(f"{'command accuracy (held out)':28} {by_set['held_out']:>8.1%} {'>= 95%':>8}")
     print(f"{'command accuracy (new held out)':28} {by_set['new_held_out']:>8.1%} {'>= 95%':>8}")
-    print(f"{'(the eight benchmark voices)':28}")
+    print(f"{'by voice family (Festival held out)':28}")
     for f in families:
         shares = " ".join(f"{by_family[name][f]:>8.1%}" for name in SETS)
         print(f"{'  ' + f + ' (' + ', '.join(SETS) + ')':28} {shares}")

@@ -288,8 +288,9 @@ def test_cli_rejects_bad_files_in_one_line(tmp_path):
 def test_synthesised_commands_are_recognised(spoken, recognizer):
     """Most takes parse as the typed command does (intent and entities) and about half
     are word for word: a floor against regressions, well under what benchmarks/voice.py
-    measures (85%); 11 of these 16 on the first run. en+f3 and "who composed" are the
-    weak spots ("play something like a government", "who can pose the deep path")."""
+    measures. 11 of these 16 with the first Whisper version, 9 with issue 13's second
+    pass (which no longer snaps "play something like doug kaufman" to "by" unless Whisper
+    agrees), while the benchmark's 704 takes went up on every set (README)."""
     from tests.dialogue_library import shared_models
 
     nlu = shared_models()[1]
@@ -301,7 +302,7 @@ def test_synthesised_commands_are_recognised(spoken, recognizer):
     heard = {k: recognizer.recognize(speech_from_file(wav)) for k, wav in spoken.items()}
     texts = {k: t.text for k, t in heard.items()}
     same_parse = [k for k, t in heard.items() if key(t.text) == key(k[0])]
-    assert len(same_parse) >= 10, texts
+    assert len(same_parse) >= 8, texts
     assert sum(t.text == k[0] for k, t in heard.items()) >= len(heard) // 2, texts
     assert all(t.model == "whisper" and t.decode_s > 0 for t in heard.values())
 
@@ -417,12 +418,14 @@ def test_frame_size_is_30ms():
 
 def test_spoken_answer_reaches_the_output_device_and_is_understood(tmp_path, recognizer):
     setup = write_alsa_config(tmp_path / "alsa", output_rate=RATE, output_channels=1)
-    code = "from assistant.voice import speak; speak('play battle music', voice='en-us')"
+    # not "play battle music": with this prompt Whisper hears espeak-ng's en-us say "play
+    # metal music", a genre request (benchmarks/voice.py: 6 of 11 voices right)
+    code = "from assistant.voice import speak; speak('play the deep path', voice='en-us')"
     proc = run_python(code, setup.env())
     assert proc.returncode == 0, proc.stderr
     played, rate = setup.played()
     assert rate == RATE and played.shape[0] > RATE // 2
-    assert recognizer.recognize(endpoint(played[:, 0])).text == "play battle music"
+    assert recognizer.recognize(endpoint(played[:, 0])).text == "play the deep path"
 
 
 def test_speaking_without_an_output_device_is_a_clear_error(tmp_path):
