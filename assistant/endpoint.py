@@ -7,8 +7,10 @@ Silero VAD that faster-whisper bundles on the same recordings: in a quiet room
 both keep every word and the gate lets decoding start sooner (144 against 192
 ms after the speech, median); under a hum or pink noise the gate loses word
 ends (54-99 ms on average) and ended 6 of 60 utterances inside a pause, Silero
-none; both reject the same noise-only clips. Silero is the better end-pointer
-in noise and is not wired in yet (README, "Measured").
+none; both reject the same noise-only clips. So in a noisy room (a noise floor
+above ``NOISY_ROOM_DB``) Silero's speech probability decides what is speech
+(``SpeechDetector``, streamed 32 ms at a time), and in a quiet one the gate;
+without onnxruntime or the model file the gate decides everywhere.
 
 The gate waits ``hangover_s`` of silence before it calls an utterance over,
 but the recogniser does not have to: ``Endpointer.quiet_s`` tells a caller how
@@ -20,6 +22,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -28,6 +32,9 @@ from musicbert.errors import MusicBertError
 RATE = 16_000
 FRAME = 480  # 30 ms at 16 kHz
 NOISY_FLOOR_DB = -45.0  # a steady background this loud is noise, not a quiet room
+NOISY_ROOM_DB = -55.0  # a noise floor above this: Silero VAD decides what is speech, not the gate
+SPEECH_PROB = 0.5  # Silero's speech probability that starts an utterance ...
+SILENCE_PROB = 0.35  # ... and under which it counts as silence once speech has started
 
 
 class VoiceError(MusicBertError):
@@ -52,11 +59,74 @@ class EndpointerConfig:
     no_speech_timeout_s: float = 6.0
 
 
+class SpeechDetector:
+    """Silero VAD, the ONNX model faster-whisper ships, fed as a stream.
+
+    The model scores 32 ms chunks, each with the 64 samples before it as
+    context and the recurrent state the previous chunk left, so a stream gives
+    the same probabilities as faster-whisper's call on the whole file. ``push``
+    takes 30 ms frames and returns the probability of the latest whole chunk.
+    """
+
+    CHUNK = 512
+    CONTEXT = 64
+
+    def __init__(self, session: Any) -> None:
+        self._session = session
+        self._pending = np.zeros(0, np.float32)
+        self._context = np.zeros(self.CONTEXT, np.float32)
+        self._h = self._c = np.zeros((1, 1, 128), np.float32)
+        self.prob = 0.0
+
+    @classmethod
+    def load(cls) -> SpeechDetector | None:
+        """A detector on the bundled model; None without onnxruntime or the model file (the
+        end-pointer then uses its energy gate alone)."""
+        global _silero
+        if _silero is None:
+            try:
+                import onnxruntime
+                from faster_whisper.utils import get_assets_path
+
+                path = Path(get_assets_path()) / "silero_vad_v6.onnx"
+                opts = onnxruntime.SessionOptions()
+                opts.inter_op_num_threads = opts.intra_op_num_threads = 1
+                opts.log_severity_level = 4
+                _silero = onnxruntime.InferenceSession(
+                    str(path), providers=["CPUExecutionProvider"], sess_options=opts
+                )
+            except Exception:  # noqa: BLE001 - no onnxruntime, no model file: the gate alone
+                _silero = False
+        return cls(_silero) if _silero else None
+
+    def push(self, frame: np.ndarray) -> float:
+        self._pending = np.concatenate([self._pending, frame.astype(np.float32)])
+        while len(self._pending) >= self.CHUNK:
+            chunk, self._pending = self._pending[: self.CHUNK], self._pending[self.CHUNK :]
+            batch = np.concatenate([self._context, chunk])[None, :]
+            out = self._session.run(None, {"input": batch, "h": self._h, "c": self._c})
+            self.prob = float(np.asarray(out[0]).reshape(-1)[0])
+            self._h, self._c = out[1], out[2]
+            self._context = chunk[-self.CONTEXT :]
+        return self.prob
+
+
+_silero: Any = None  # the ONNX session, loaded once (False when it cannot be)
+
+
 @dataclass
 class Endpointer:
-    """Finds where speech starts and ends in a stream of 30 ms frames."""
+    """Finds where speech starts and ends in a stream of 30 ms frames.
+
+    An energy gate over a measured noise floor; in a noisy room (a floor above
+    ``NOISY_ROOM_DB``) Silero VAD's speech probability decides instead, when a
+    ``detector`` is given: the gate loses word ends under noise, Silero does not
+    (benchmarks/endpoint.py), while in a quiet room the gate lets decoding start
+    sooner.
+    """
 
     config: EndpointerConfig = field(default_factory=EndpointerConfig)
+    detector: SpeechDetector | None = None
     frames: int = 0
     floor_db: float | None = None
     start: int | None = None  # frame index where speech began (after pre-roll)
@@ -83,19 +153,28 @@ class Endpointer:
     def timed_out(self) -> bool:
         return self.start is None and self.frames * FRAME / RATE >= self.config.no_speech_timeout_s
 
+    @property
+    def noisy(self) -> bool:
+        return self.floor_db is not None and self.floor_db > NOISY_ROOM_DB
+
     def push(self, frame: np.ndarray) -> None:
         """Take one frame (FRAME samples, float32)."""
-        self.push_level(level_db(frame))
+        prob = self.detector.push(frame) if self.detector is not None else None
+        self.push_level(level_db(frame), prob)
 
-    def push_level(self, level: float) -> None:
-        """Take one frame given by its level (dBFS), for a caller that has measured it."""
+    def push_level(self, level: float, prob: float | None = None) -> None:
+        """Take one frame given by its level (dBFS), for a caller that has measured it, and
+        Silero's speech probability where a detector scored it."""
         if self.start is None:
             # the floor follows the quietest recent frames until speech begins
             if self.floor_db is None or level < self.floor_db:
                 self.floor_db = level
             else:
                 self.floor_db += 0.02 * (level - self.floor_db)
-        loud = level > self.threshold_db
+        if prob is not None and self.noisy:
+            loud = prob >= (SPEECH_PROB if self.start is None else SILENCE_PROB)
+        else:
+            loud = level > self.threshold_db
         if self.start is None:
             self._loud_run = self._loud_run + 1 if loud else 0
             if self._loud_run >= self.config.start_frames:
@@ -151,8 +230,9 @@ def endpoint(samples: np.ndarray, config: EndpointerConfig | None = None) -> np.
     levels = [level_db(frame) for frame in frames_of(samples)]
     if levels:
         pointer.floor_db = min(levels)
-    for level in levels:
-        pointer.push_level(level)
+    detector = SpeechDetector.load() if pointer.noisy else None
+    for frame, level in zip(frames_of(samples), levels, strict=True):
+        pointer.push_level(level, detector.push(frame) if detector is not None else None)
         if pointer.done:
             break
     if pointer.start is None:

@@ -20,6 +20,13 @@ phrasing even after that is compared by sound with every phrasing of at least
 six phones, its names standing in their slots, and becomes the closest one
 if at least 80% of the sound agrees ("how many tracks by maxstack", "pause
 the music"); an out-of-domain question sounds like none and is left as heard.
+
+Sound alone cannot tell "turn it up a little" (no phrasing) from "turn it down
+a little" (one): so the recogniser (assistant.recognizer) applies none of these
+by itself. ``choose`` takes the first reading of Whisper's beam that is a whole
+phrasing, names corrected; otherwise ``nearby`` phrasings, ``respellings`` of
+words the assistant does not know, and ``correct``'s snap are candidates that
+Whisper scores against the audio.
 """
 
 from __future__ import annotations
@@ -122,6 +129,7 @@ class Correction:
     heard: str | None = None  # the words that were replaced
     name: str | None = None  # the slot value put in their place
     similarity: float = 0.0
+    fits: bool = False  # the text is one of the assistant's phrasings (names in its slots)
 
 
 class NameMatcher:
@@ -159,6 +167,15 @@ class NameMatcher:
             for i in range(len(words))
             for j in range(i + 1, len(words) + 1)
         }
+        # a name's own words ("kaufman", "laurelmor"): of four letters or more, in no phrasing
+        self._name_words = {
+            w for values in slots.values() for words in values for w in words if len(w) >= 4
+        }
+        # every word the assistant knows: its phrasings', its names' and its tags'
+        self._vocabulary = {w for body in bodies for w in body if not w.startswith("<")}
+        self._vocabulary |= {w for values in slots.values() for words in values for w in words}
+        self._vocab_sounds: list[str] | None = None
+        self._sound_words: dict[str, list[str]] = {}
         # every run of a phrasing's own words: "this track" is no misheard name
         self._phrase_runs: set[str] = set()
         for body in bodies:
@@ -191,8 +208,114 @@ class NameMatcher:
         if fixed.text and not self._fits(fixed.text):
             snapped = self._snap(fixed.text)
             if snapped is not None:
-                return Correction(snapped[0], None, text, None, snapped[1])
+                return Correction(snapped[0], None, text, None, snapped[1], fits=True)
+            return fixed
+        fixed.fits = bool(fixed.text)
         return fixed
+
+    def choose(self, readings: list[tuple[str, float]], margin: float = 0.5) -> Correction:
+        """The first of a recogniser's readings (best first, each with its average
+        log-probability) that is, or whose misheard name is corrected into, a whole phrasing
+        of the assistant's, among those within ``margin`` of the best's log-probability;
+        else the best reading with its misheard name corrected (``fits`` False: a caller
+        may then ask the recogniser to weigh the phrasings ``nearby``). So a beam's second
+        guess "volume up" wins over its first, "maluma". Nothing here changes a reading's
+        command words by sound alone: "turn it up a little" is no phrasing, and sounds
+        like one ("turn it down a little") that means the opposite."""
+        if not readings:
+            return Correction("")
+        best = readings[0][1]
+        for rank, (text, logprob) in enumerate(readings):
+            if logprob < best - margin:
+                break
+            fixed = self._correct_name(text)
+            fits = self._whole_phrasing(fixed.text) or (rank == 0 and self._fits(fixed.text))
+            if fixed.text and fits:
+                fixed.fits = True
+                return fixed
+        return self._correct_name(readings[0][0])
+
+    def is_phrasing(self, text: str) -> bool:
+        """``text`` is one of the assistant's phrasings, names in its slots."""
+        return bool(text) and self._whole_phrasing(text)
+
+    def unknown_words(self, text: str) -> int:
+        """How many of ``text``'s words are in no phrasing, no name and no tag."""
+        return sum(w not in self._vocabulary for w in text.split())
+
+    def _whole_phrasing(self, text: str) -> bool:
+        """A whole phrasing (not a run of one's words: a beam's truncated guess is one)."""
+        if text in self._literal or text in self._known:
+            return True
+        for pattern, _slots, _ in self._patterns:
+            match = pattern.fullmatch(text)
+            if match and all(self._is_name(words) for words in match.groups()):
+                return True
+        return False
+
+    def respellings(self, text: str, limit: int = 6) -> list[str]:
+        """``text`` with a word the assistant does not know (in no phrasing, no name, no
+        tag) replaced by the known word or library name that sounds closest: "q up some
+        mattias westlund" -> "queue up ...", "remove playing" stays (both words known).
+        Candidates only; the recogniser's ear decides."""
+        if self._vocab_sounds is None:
+            self._index_vocabulary()
+        words = text.split()
+        out: list[tuple[float, str]] = []
+        unknown = [i for i, w in enumerate(words) if w not in self._vocabulary]
+        for i in unknown:
+            sound = self._sound(words[i])
+            if not sound:
+                continue
+            for found, similarity, _ in process.extract(
+                sound,
+                self._vocab_sounds,
+                scorer=Levenshtein.normalized_similarity,
+                score_cutoff=0.5,
+                limit=2,
+            ):
+                for word in self._sound_words[found][:1]:
+                    out.append((similarity, " ".join([*words[:i], word, *words[i + 1 :]])))
+        # a run of unknown words with a neighbour may be a misheard library name
+        runs: list[tuple[int, int]] = []
+        for i in unknown:
+            if runs and runs[-1][1] == i:
+                runs[-1] = (runs[-1][0], i + 1)
+            else:
+                runs.append((i, i + 1))
+        for start, end in runs:
+            spans = {(start, end), (max(0, start - 1), end), (start, min(len(words), end + 1))}
+            for lo, hi in sorted(spans):
+                sound = self._sound(" ".join(words[lo:hi]))
+                if not sound:
+                    continue
+                for slot in self._targets:
+                    found = process.extractOne(
+                        sound,
+                        self._keys[slot],
+                        scorer=Levenshtein.normalized_similarity,
+                        score_cutoff=0.5,
+                    )
+                    if found is not None:
+                        name = self._values[slot][found[2]]
+                        out.append((found[1], " ".join([*words[:lo], name, *words[hi:]])))
+        ranked: list[str] = []
+        for _, candidate in sorted(out, key=lambda item: -item[0]):
+            if candidate != text and candidate not in ranked:
+                ranked.append(candidate)
+        return ranked[:limit]
+
+    def _index_vocabulary(self) -> None:
+        words = sorted(self._vocabulary)
+        if hasattr(self._phones, "learn"):
+            self._phones.learn(words)
+        by_sound: dict[str, list[str]] = {}
+        for word in words:
+            sound = self._sound(word)
+            if sound:
+                by_sound.setdefault(sound, []).append(word)
+        self._sound_words = by_sound
+        self._vocab_sounds = list(by_sound)
 
     def _fits(self, text: str) -> bool:
         """A phrasing or a run of one's words, or a phrasing whose slots hold names (or the
@@ -209,32 +332,56 @@ class NameMatcher:
         """The phrasing closest in sound to ``text`` (its names kept in the same slots), when
         at least ``snap_similarity`` of the sound agrees: "how many tracks i maxstack" ->
         "how many tracks by maxstack", "who can post the deep path" -> "who composed ..."."""
+        found = self.nearby(text, 1, self.snap_similarity)
+        return found[0] if found and found[0][0] != text else None
+
+    def nearby(self, text: str, limit: int = 3, cutoff: float = 0.6) -> list[tuple[str, float]]:
+        """Up to ``limit`` phrasings that sound like ``text`` (at least ``cutoff`` of the
+        sound agreeing), ``text``'s names in their slots, closest first."""
         if self._bodies_by_slots is None:
             self._index_bodies()
         tokens, names = self._names_in(text)
         sound = self._sound_of(tokens)
         choices = self._bodies_by_slots.get(len(names), ([], []))
         if not sound or not choices[0]:
-            return None
-        found = process.extractOne(
+            return []
+        out: list[tuple[str, float]] = []
+        for _, similarity, index in process.extract(
             sound,
             choices[1],
             scorer=Levenshtein.normalized_similarity,
-            score_cutoff=self.snap_similarity,
-        )
-        if found is None:
-            return None
-        body = choices[0][found[2]]
-        slots = [p[1:-1] for p in body if p.startswith("<")]
-        pairs = zip(slots, names, strict=True)
-        if any(name not in self._values.get(slot, ()) for slot, name in pairs):
-            return None  # a name of another kind in that slot
-        filled = iter(names)
-        out = " ".join(next(filled) if p.startswith("<") else p for p in body)
-        return (out, float(found[1])) if out != text else None
+            score_cutoff=cutoff,
+            limit=4 * limit,
+        ):
+            body = choices[0][index]
+            slots = [p[1:-1] for p in body if p.startswith("<")]
+            if not all(self._in_slot(n, slot) for slot, n in zip(slots, names, strict=True)):
+                continue  # a name of another kind in that slot
+            filled = iter(self._whole(n, slot) for slot, n in zip(slots, names, strict=True))
+            phrase = " ".join(next(filled) if p.startswith("<") else p for p in body)
+            if all(phrase != seen for seen, _ in out):
+                out.append((phrase, float(similarity)))
+            if len(out) == limit:
+                break
+        return out
+
+    def _whole(self, name: str, slot: str) -> str:
+        """The one ``slot`` value that has the word ``name`` ("kaufman" -> "doug kaufman"), or
+        ``name`` as it is."""
+        if name in self._values.get(slot, ()):
+            return name
+        having = [v for v in self._values.get(slot, ()) if name in v.split()]
+        return having[0] if len(having) == 1 else name
+
+    def _in_slot(self, name: str, slot: str) -> bool:
+        """``name`` is one of ``slot``'s values, or a word of one ("kaufman")."""
+        if name in self._values.get(slot, ()):
+            return True
+        return " " not in name and any(name in v.split() for v in self._values.get(slot, ()))
 
     def _names_in(self, text: str) -> tuple[list[str], list[str]]:
-        """``text``'s words with each known name (longest first) as one ``<>`` token."""
+        """``text``'s words with each known name (longest first), or a word only names
+        have ("kaufman", "haydn"), as one ``<>`` token."""
         words = text.split()
         tokens: list[str] = []
         names: list[str] = []
@@ -242,7 +389,9 @@ class NameMatcher:
         while i < len(words):
             for j in range(len(words), i, -1):
                 run = " ".join(words[i:j])
-                if run in self._known and run not in self._phrase_runs:
+                if run in self._phrase_runs:
+                    continue
+                if run in self._known or (j == i + 1 and run in self._name_words):
                     tokens.append("<>")
                     names.append(run)
                     i = j

@@ -32,6 +32,7 @@ from assistant.endpoint import (
     Endpointer,
     EndpointerConfig,
     NoSpeechError,
+    SpeechDetector,
     VoiceError,
     endpoint,
     looks_like_noise,
@@ -138,7 +139,7 @@ def listen(
 
     sd = import_sounddevice()
     find_device("input", device)
-    pointer = Endpointer(config or EndpointerConfig())
+    pointer = Endpointer(config or EndpointerConfig(), detector=SpeechDetector.load())
     frames: list[np.ndarray] = []
     guess: tuple[int, Future] | None = None  # (stop frame, decoding of frames up to it)
     try:
@@ -227,19 +228,23 @@ def speak(text: str, voice: str = "en-us", speed: int = 175, device: int | str |
 def write_speech(text: str, path: Path, voice: str = "en-us", speed: int = 175) -> Path:
     """Synthesised speech of ``text`` in a WAV (test fixtures and the benchmark).
 
-    ``voice`` is an espeak-ng voice ("en-us", "en+f3"), or "flite:NAME" for one of
-    flite's voices ("flite:slt"); ``speed`` is in words per minute (175 is flite's own).
+    ``voice`` is an espeak-ng voice ("en-us", "en+f3"), "flite:NAME" for one of flite's
+    voices ("flite:slt"), or "festival:NAME" for one of Festival's ("festival:kal_diphone",
+    with ``text2wave``); ``speed`` is in words per minute (175 is flite's and Festival's own).
     """
     engine, _, name = voice.rpartition(":")
-    exe = shutil.which("flite" if engine == "flite" else "espeak-ng")
+    program = {"flite": "flite", "festival": "text2wave"}.get(engine, "espeak-ng")
+    exe = shutil.which(program)
     if exe is None:
-        raise DeviceUnavailableError(
-            f"{'flite' if engine == 'flite' else 'espeak-ng'} is not installed"
-        )
+        raise DeviceUnavailableError(f"{program} is not installed")
+    stdin = None
     if engine == "flite":
         stretch = f"duration_stretch={175 / speed:.3f}"
         command = [exe, "-voice", name, "--setf", stretch, "-t", text, "-o", str(path)]
+    elif engine == "festival":
+        setup = f"(voice_{name}) (Parameter.set 'Duration_Stretch {175 / speed:.3f})"
+        command, stdin = [exe, "-eval", setup, "-o", str(path)], text.encode()
     else:
         command = [exe, "-v", voice, "-s", str(speed), "-w", str(path), text]
-    subprocess.run(command, check=True, capture_output=True, timeout=60)
+    subprocess.run(command, input=stdin, check=True, capture_output=True, timeout=60)
     return path

@@ -9,7 +9,8 @@ rejection. Both end-pointers run the same streaming rule: speech starts after
 ``early_s`` of silence, the utterance ends after ``hangover_s``. The energy gate
 decides per 30 ms frame from levels; Silero (the ONNX model bundled with
 faster-whisper) per 32 ms chunk from its speech probability (>= 0.5 speech,
-< 0.35 silence).
+< 0.35 silence). "wired" is assistant.endpoint as the assistant runs it: the gate in a
+quiet room, Silero's probability where the noise floor is above NOISY_ROOM_DB.
 
 Per clip: speech cut at the start (true start before the kept audio's start),
 speech cut at the end (true end after the audio kept for decoding), wait from
@@ -45,6 +46,8 @@ TEXTS = [
 ]
 VOICES = [("en-us", 175), ("en-gb", 140), ("en+f3", 175), ("flite:slt", 175), ("flite:awb", 160)]
 RATE = 16_000
+# the gate alone, Silero alone, and what assistant.endpoint does (Silero in a noisy room)
+VADS = ("energy", "silero", "wired")
 
 
 def pink(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -66,10 +69,10 @@ def rooms(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
     }
 
 
-def energy_run(audio: np.ndarray, config) -> dict:
+def energy_run(audio: np.ndarray, config, detector=None) -> dict:
     from assistant.endpoint import FRAME, Endpointer, looks_like_noise
 
-    p = Endpointer(config)
+    p = Endpointer(config, detector=detector)
     frame_s = FRAME / RATE
     early_at = None
     for i in range(0, len(audio) - FRAME + 1, FRAME):
@@ -132,7 +135,7 @@ def silero_run(audio: np.ndarray, config, model) -> dict:
 def main() -> int:
     from faster_whisper.vad import get_vad_model
 
-    from assistant.endpoint import EndpointerConfig
+    from assistant.endpoint import EndpointerConfig, SpeechDetector
     from assistant.voice import read_wav, write_speech
 
     config = EndpointerConfig(no_speech_timeout_s=float("inf"))
@@ -140,7 +143,7 @@ def main() -> int:
     rng = np.random.default_rng(0)
     lead, trail = int(0.8 * RATE), int(1.5 * RATE)
     rows = []
-    cost = {"energy": 0.0, "silero": 0.0}
+    cost = dict.fromkeys(VADS, 0.0)
     audio_s = 0.0
     with tempfile.TemporaryDirectory() as tmp:
         for text in TEXTS:
@@ -157,10 +160,12 @@ def main() -> int:
                         noise = noise * level * 10 ** (-20 / 20)
                     audio = (speech + noise).astype(np.float32)
                     audio_s += len(audio) / RATE
-                    for name in ("energy", "silero"):
+                    for name in VADS:
                         t0 = time.perf_counter()
                         if name == "energy":
                             out = energy_run(audio, config)
+                        elif name == "wired":
+                            out = energy_run(audio, config, SpeechDetector.load())
                         else:
                             out = silero_run(audio, config, model)
                         cost[name] += time.perf_counter() - t0
@@ -188,15 +193,19 @@ def main() -> int:
             }
             for kind, audio in noises.items():
                 audio = audio.astype(np.float32)
-                for name in ("energy", "silero"):
-                    run = energy_run if name == "energy" else silero_run
-                    out = run(audio, config) if name == "energy" else run(audio, config, model)
+                for name in VADS:
+                    if name == "energy":
+                        out = energy_run(audio, config)
+                    elif name == "wired":
+                        out = energy_run(audio, config, SpeechDetector.load())
+                    else:
+                        out = silero_run(audio, config, model)
                     rows.append({"kind": "noise", "room": kind, "vad": name, "found": out["found"]})
     summary: dict = {}
     print(f"{'room':18} {'vad':7} {'found':>6} {'start cut':>10} {'end cut':>8} "
           f"{'wait p50':>9} {'wait p95':>9} {'split':>6}")  # fmt: skip
     for room in sorted({r["room"] for r in rows if r["kind"] == "speech"}):
-        for name in ("energy", "silero"):
+        for name in VADS:
             takes = [r for r in rows if r["kind"] == "speech" and r["room"] == room]
             takes = [r for r in takes if r["vad"] == name]
             found = [r for r in takes if r["found"]]
@@ -217,7 +226,7 @@ def main() -> int:
                 f"{s['decode_wait_ms_p95']:>7.0f}ms {s['ended_inside_speech']:>6}"
             )
     print()
-    for name in ("energy", "silero"):
+    for name in VADS:
         noise = [r for r in rows if r["kind"] == "noise" and r["vad"] == name]
         rejected = sum(not r["found"] for r in noise) / len(noise)
         summary[f"noise rejected / {name}"] = rejected

@@ -16,7 +16,9 @@ once both are done: max(early_s + decoding, hangover_s) + handling the turn
 Two sets are measured and reported apart: COMMANDS, the set the recogniser
 was developed against, and HELD_OUT, other phrasings and other demo-library
 names that were not looked at while tuning (a guard against fitting the
-recogniser to twenty sentences).
+recogniser to twenty sentences). NEW_HELD_OUT was written for issue 13 before its second
+pass was tuned, and never tuned against. Festival's voices (where installed) are a voice
+family held out the same way: reported per family, not in the headline figures.
 
 Usage: .venv/bin/python benchmarks/voice.py [--db URL] [--quick] [--threads N]
 Writes benchmarks/results/voice.json. Targets: accuracy >= 97%, p50 <= 0.8 s, p95 <= 1.2 s.
@@ -87,7 +89,35 @@ HELD_OUT = [
     ("goodbye", "goodbye", None),
     ("thanks so much", "thank", None),
 ]
-SETS = {"main": COMMANDS, "held_out": HELD_OUT}
+# written before the second pass was tuned (issue 13) and never tuned against: new phrasings
+# (none an NLU example verbatim) and demo-library names no other set uses
+NEW_HELD_OUT = [
+    ("play the dangerous symphony", "play_music", "track"),
+    ("could you put on return to wesnoth", "play_music", "track"),
+    ("i'd love to hear casualties of war", "play_music", "track"),
+    ("let me hear elf land", "play_music", "track"),
+    ("play some songs by clara schumann", "play_music", "artist"),
+    ("i feel like listening to franz schubert", "play_music", "artist"),
+    ("queue up some mattias westlund", "play_music", "artist"),
+    ("how many tracks do we have by ryan reilly", "ask_stats", "artist"),
+    ("how many pieces by claudio monteverdi", "ask_stats", "artist"),
+    ("who is the composer of transience", "ask_track_info", "track"),
+    ("what tempo is knalgan theme", "ask_track_info", "track"),
+    ("what key is this piece in", "ask_track_info", "attribute"),
+    ("can you recommend something sad", "recommend", "mood"),
+    ("search for some harpsichord music", "search_music", "instrument"),
+    ("skip to the next song", "playback_control", "control"),
+    ("turn it up a little", "playback_control", "control"),
+    ("resume playing", "playback_control", "control"),
+    ("make it a bit faster", "refine", "direction"),
+    ("find more songs like this", "more_like_this", None),
+    ("explain what a hornpipe is", "ask_concept", None),
+    ("good evening to you", "greet", None),
+    ("okay see you later", "goodbye", None),
+    ("what are you able to do", "help", None),
+    ("no not right now", "deny", None),
+]
+SETS = {"main": COMMANDS, "held_out": HELD_OUT, "new_held_out": NEW_HELD_OUT}
 VOICES = [
     ("en-us", 140),
     ("en-us", 175),
@@ -98,7 +128,18 @@ VOICES = [
     ("flite:rms", 175),
     ("flite:awb", 160),
 ]
+# Festival's voices (text2wave: two diphone voices, one HTS voice): never looked at while
+# tuning, reported apart from the eight above, left out where Festival is not installed
+HELD_OUT_VOICES = [
+    ("festival:kal_diphone", 175),
+    ("festival:ked_diphone", 175),
+    ("festival:cmu_us_slt_arctic_hts", 175),
+]
 TARGETS = {"command_accuracy": 0.97, "answer_s_p50": 0.8, "answer_s_p95": 1.2}
+
+
+def family(voice: str) -> str:
+    return voice.split(":")[0] if ":" in voice else "espeak-ng"
 
 
 def key_of(reply, entity: str | None) -> tuple[str | None, str | None]:
@@ -132,10 +173,11 @@ def main() -> int:
     from assistant.recognizer import load_model, normalise
     from assistant.voice import EndpointerConfig, Recognizer, speech_from_file, write_speech
 
-    voices = [VOICES[1], VOICES[2], VOICES[5]] if args.quick else VOICES
-    if shutil.which("flite") is None:
-        print("flite is not installed: its voices are left out", file=sys.stderr)
-        voices = [v for v in voices if not v[0].startswith("flite:")]
+    voices = [VOICES[1], VOICES[2], VOICES[5]] if args.quick else VOICES + HELD_OUT_VOICES
+    for engine, program in (("flite", "flite"), ("festival", "text2wave")):
+        if shutil.which(program) is None:
+            print(f"{program} is not installed: {engine}'s voices are left out", file=sys.stderr)
+            voices = [v for v in voices if family(v[0]) != engine]
     db_url = args.db or os.environ.get("MUSICBERT_DB")
     if db_url is None:  # the demo library's names, built in seconds (benchmarks/voice_library.py)
         from voice_library import build_names_library
@@ -190,6 +232,16 @@ def main() -> int:
                     )
     missed = {(m["set"], m["command"]) for m in nlu_misses}
     counted = [r for r in rows if (r["set"], r["command"]) not in missed]
+    families = sorted({family(v) for v, _ in voices}, key=["espeak-ng", "flite", "festival"].index)
+    by_family = {
+        name: {
+            f: accuracy_of([r for r in counted if r["set"] == name and family(r["voice"]) == f])
+            for f in families
+        }
+        for name in SETS
+    }
+    # the targets are measured on the eight benchmark voices; Festival's are held out
+    counted_all, counted = counted, [r for r in counted if family(r["voice"]) != "festival"]
     answer = [r["answer_s"] for r in rows]
     decode = [r["decode_s"] for r in rows]
     handle = [r["handle_s"] for r in rows]
@@ -197,7 +249,7 @@ def main() -> int:
     by_voice = {
         name: {
             f"{v} -s {s}": accuracy_of(
-                [r for r in counted if r["set"] == name and (r["voice"], r["speed"]) == (v, s)]
+                [r for r in counted_all if r["set"] == name and (r["voice"], r["speed"]) == (v, s)]
             )
             for v, s in voices
         }
@@ -209,6 +261,10 @@ def main() -> int:
         "takes_counted": {name: sum(r["set"] == name for r in counted) for name in SETS},
         "command_accuracy": round(accuracy, 3),
         "command_accuracy_held_out": round(by_set["held_out"], 3),
+        "command_accuracy_new_held_out": round(by_set["new_held_out"], 3),
+        "accuracy_by_family": {
+            n: {f: round(a, 3) for f, a in v.items()} for n, v in by_family.items()
+        },
         "accuracy_by_voice": {
             n: {k: round(a, 3) for k, a in v.items()} for n, v in by_voice.items()
         },
@@ -256,6 +312,11 @@ def main() -> int:
     print(f"{'metric':28} {'value':>8} {'target':>8}")
     print(f"{'command accuracy (main)':28} {accuracy:>8.1%} {'>= 97%':>8}")
     print(f"{'command accuracy (held out)':28} {by_set['held_out']:>8.1%} {'>= 95%':>8}")
+    print(f"{'command accuracy (new held out)':28} {by_set['new_held_out']:>8.1%} {'>= 95%':>8}")
+    print(f"{'by voice family (Festival held out)':28}")
+    for f in families:
+        shares = " ".join(f"{by_family[name][f]:>8.1%}" for name in SETS)
+        print(f"{'  ' + f + ' (' + ', '.join(SETS) + ')':28} {shares}")
     for name, share in summary["words_exact"].items():
         print(f"{'words exactly right, ' + name:28} {share:>8.1%}")
     print(f"{'end of speech -> answer p50':28} {summary['answer_s_median']:>7.3f}s {'<= 0.8s':>8}")
