@@ -20,6 +20,7 @@ import soundfile as sf
 
 from assistant.endpoint import Endpointer, EndpointerConfig
 from assistant.phrasings import load_phrasings, number_words, short_commands, spoken_words
+from assistant.pronounce import Pronouncer, ipa_to_arpabet
 from assistant.recognizer import (
     PINNED_SHA256,
     build_prompt,
@@ -28,7 +29,7 @@ from assistant.recognizer import (
     ranked_names,
     verified_model_dir,
 )
-from assistant.speech_match import NameMatcher, Pronouncer, ipa_to_arpabet, library_matcher
+from assistant.speech_match import NameMatcher, library_matcher
 from assistant.voice import (
     FRAME,
     RATE,
