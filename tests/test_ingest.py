@@ -205,12 +205,13 @@ def _run_ingest(home: Path, music: Path) -> subprocess.Popen:
 
 
 def _committed(db: Path) -> int:
+    """Tracks through the last stage (analysis: the rows come first, in one go)."""
     if not db.exists():
         return 0
     try:
         conn = sqlite3.connect(db, timeout=1)
         try:
-            return conn.execute("SELECT count(*) FROM tracks").fetchone()[0]
+            return conn.execute("SELECT count(*) FROM audio_features").fetchone()[0]
         finally:
             conn.close()
     except sqlite3.Error:
