@@ -186,11 +186,12 @@ class Tagger:
     def runner(self, name: str) -> Callable[[torch.Tensor], MusicnnOutput]:
         """What runs ``name``: on a CPU, the model on ONNX Runtime (1.7x less CPU per
         patch, the same outputs; ``musicbert.musicnn_onnx``), else the torch module."""
-        if name not in self._runners:
+        runners = self.__dict__.setdefault("_runners", {})  # (a copy made without __init__)
+        if name not in runners:
             from musicbert.musicnn_onnx import onnx_musicnn
 
-            self._runners[name] = onnx_musicnn(self.model(name), self.device)
-        return self._runners[name] or self.model(name)
+            runners[name] = onnx_musicnn(self.model(name), self.device)
+        return runners[name] or self.model(name)
 
     @torch.inference_mode()
     def run(self, patches: torch.Tensor, names: Iterable[str]) -> dict[str, MusicnnOutput]:
