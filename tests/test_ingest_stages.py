@@ -148,3 +148,26 @@ def test_growth_counts_what_search_can_use(catalog, music):
         ingest(catalog, [music], embedder=TinyEmbedder(), workers=1, note=note, progress=False)
         assert library_growth(catalog).ready == 6
     assert ready_count(catalog, None) == 6  # analysed: what an ingest without a model waits for
+
+
+@pytest.mark.slow
+def test_worker_copies_of_the_model_embed_as_this_process_does(tmp_path, music):
+    """On a CPU with 2 workers each worker embeds with its own copy of the model (one
+    thread); the vectors and model tags are those of the ingest process's own model."""
+    import warnings
+
+    from catalog.ingest_workers import embed_file
+    from musicbert.embedder import Embedder
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        embedder = Embedder.load(device="cpu")
+    catalog = open_catalog(f"sqlite:///{tmp_path / 'two.db'}")
+    summary = ingest(catalog, [music], embedder=embedder, workers=2, progress=False)
+    assert summary.embedded == 6
+    with catalog.session() as s:
+        rows = s.execute(select(Track.path, Embedding.vector).join(Embedding)).all()
+    catalog.close()
+    for path, blob in rows:
+        here = embed_file(embedder, path).vector
+        assert float(np.dot(np.frombuffer(blob, "<f4"), here)) > 0.99999, path
