@@ -12,13 +12,14 @@ A run has these steps, each safe to interrupt:
    duplicate (one track per distinct content, see ``DUPLICATES`` below); else -> new.
 3. the three stages of ``catalog.ingest_stages``, cheapest and most wanted first:
    facts (a track row with tags and duration for every new or changed file, within
-   seconds), embedding (what a search needs; torch stays in this process, on the GPU
-   when there is one) and analysis (loudness, tempo, key). Workers run in a forkserver
-   pool (``catalog.ingest_workers``) and exit as soon as the ingest process is gone,
-   however it died. A file whose decoded length disagrees with what its container
-   declares (cut short, mis-declared header, decoding that stops part-way) is ingested
-   with a warning the summary lists; one of which less than one model patch (~3 s)
-   decodes, or that does not decode at all, loses its track and is listed as skipped.
+   seconds), embedding (what a search needs; in the workers on a CPU, each with its own
+   copy of the model, in this process on a GPU) and analysis (loudness, tempo, key).
+   Workers run in a forkserver pool (``catalog.ingest_workers``) and exit as soon as
+   the ingest process is gone, however it died. A file whose decoded length disagrees
+   with what its container declares (cut short, mis-declared header, decoding that
+   stops part-way) is ingested with a warning the summary lists; one of which less than
+   one model patch (~3 s) decodes, or that does not decode at all, loses its track and
+   is listed as skipped.
 
 Every batch is one transaction, and each stage works on the tracks that lack its rows,
 so a killed run followed by a new run ends with the same catalog as an uninterrupted run.

@@ -3,8 +3,9 @@
 1. facts: tags (mutagen) and the container's header, in worker processes: every new or
    changed file becomes a track row (names, file tags, declared duration) within
    seconds, so the whole library can be listed and named at once;
-2. embedding: decode + MusicBERT embedding + musicnn tags, in this process (torch on
-   the GPU when there is one): what a search needs, track by track, the first at once;
+2. embedding: decode + MusicBERT embedding + musicnn tags: what a search needs, track
+   by track, the first at once. On a CPU each worker process embeds with its own copy
+   of the model and one thread; on a GPU the ingest process does it;
 3. analysis: decode + loudness, tempo and key, in worker processes: what only some
    questions need, last.
 
