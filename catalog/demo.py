@@ -30,7 +30,7 @@ from typing import Any
 
 from catalog.db import Catalog
 from catalog.demo_pieces import GM_NAMES, PIECES, Piece
-from catalog.ingest import IngestSummary, db_path, ingest, scan
+from catalog.ingest import IngestSummary, analyse_pending, db_path, ingest, scan
 from catalog.ingest_progress import IngestProgress, progress_file, track_count
 from musicbert.paths import cache_dir
 
@@ -264,7 +264,8 @@ def build_demo_library(
 
     In the order that serves a person chatting while it grows: one piece per album is
     rendered first and ingested together with the soundtracks (one file of each folder
-    in turn), then the other pieces are rendered and ingested. ``note`` is the progress
+    in turn), then the other pieces are rendered and ingested, and only then is the whole
+    library analysed (loudness, tempo, key: what search does not need). ``note`` is the progress
     file other processes read (one is written when not given); it says how many tracks
     the library will hold. Every step is resumable: a killed build run again reuses the
     cached renders and the committed tracks.
@@ -315,8 +316,19 @@ def build_demo_library(
                     progress=progress,
                     overrides=overrides or _with_composer_attribution,
                     note=note,
+                    analysis=False,  # once, at the end: what search needs comes first
                 )
             )
+    ingests.append(
+        analyse_pending(
+            catalog,
+            folders,
+            workers=workers,
+            progress=progress,
+            note=note,
+            completes=embedder is None,
+        )  # fmt: skip
+    )
     summary.ingest = _merged(ingests)
     note.update(force=True, stage="finishing")
     _refresh_package_metadata(catalog)
@@ -337,6 +349,11 @@ def _merged(runs: list[IngestSummary]) -> IngestSummary:
         for name, value in run.__dict__.items():
             if isinstance(value, list):
                 getattr(out, name).extend(value)
+            elif isinstance(value, dict):  # stages: tracks and seconds add up
+                for stage, figures in value.items():
+                    mine = out.stages.setdefault(stage, dict.fromkeys(figures, 0.0))
+                    for key, number in figures.items():
+                        mine[key] = mine.get(key, 0.0) + number
             else:
                 setattr(out, name, getattr(out, name) + value)
     return out

@@ -1,6 +1,6 @@
 """Ingestion: files on disk -> tracks, tags, audio features and embeddings in the catalog.
 
-A run has four steps, each safe to interrupt:
+A run has these steps, each safe to interrupt:
 
 1. scan: walk the given paths; keep regular, non-empty files with a supported
    extension; everything else is reported (unsupported format, broken link, FIFO...).
@@ -10,17 +10,19 @@ A run has four steps, each safe to interrupt:
    new path + the hash of a track whose file is gone -> moved (path updated, nothing
    re-analysed); new path + the hash of a track that is still present -> reported as a
    duplicate (one track per distinct content, see ``DUPLICATES`` below); else -> new.
-3. analyse: tags (mutagen) and decoding + analysis (``catalog.analysis``) in a pool of
-   worker processes (forkserver, so torch in the parent is never forked). Each worker
-   watches the ingest process and exits as soon as it is gone, however it died (kill -9
-   included), so a killed run leaves no workers, forkserver or resource tracker behind.
-   A file whose decoded length disagrees with what its container declares (cut short,
-   mis-declared header, decoding that stops part-way) is ingested with a warning the
-   summary lists, or skipped when less than one model patch (~3 s) of it decodes.
-4. commit: in the parent, optionally embed each analysed track (torch stays in one
-   process), then write batches of complete tracks, one transaction per batch. A
-   track row therefore never exists without its features, tags and embedding, and a
-   killed run followed by a new run ends with the same catalog as an uninterrupted run.
+3. the three stages of ``catalog.ingest_stages``, cheapest and most wanted first:
+   facts (a track row with tags and duration for every new or changed file, within
+   seconds), embedding (what a search needs; in the workers on a CPU, each with its own
+   copy of the model, in this process on a GPU) and analysis (loudness, tempo, key).
+   Workers run in a forkserver pool (``catalog.ingest_workers``) and exit as soon as
+   the ingest process is gone, however it died. A file whose decoded length disagrees
+   with what its container declares (cut short, mis-declared header, decoding that
+   stops part-way) is ingested with a warning the summary lists; one of which less than
+   one model patch (~3 s) decodes, or that does not decode at all, loses its track and
+   is listed as skipped.
+
+Every batch is one transaction, and each stage works on the tracks that lack its rows,
+so a killed run followed by a new run ends with the same catalog as an uninterrupted run.
 
 DUPLICATES: the same bytes at two paths become ONE track (the first path in sorted
 order); the other path is listed in the summary as a duplicate. A person who keeps a
@@ -36,40 +38,47 @@ from __future__ import annotations
 
 import os
 import stat
-import sys
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-import numpy as np
-from sqlalchemy import delete, func, select
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
+from sqlalchemy import exists, func, select
 
 from catalog.db import Catalog
-from catalog.ingest_progress import IngestProgress
-from catalog.ingest_workers import (
-    PATCH_SECONDS,
-    Analysed,
-    WorkerPool,
-    analyse_job,
-    file_size,
-    hash_job,
+from catalog.ingest_progress import IngestProgress, ready_count
+from catalog.ingest_stages import (
+    FactsJob,
+    IngestSummary,
+    Run,
+    analysis_stage,
+    embedding_stage,
+    facts_stage,
+    interleaved,
+    printable,
 )
-from catalog.models import AudioFeatures, Embedding, Tag, Track
-from catalog.queries import get_or_create_album, get_or_create_artist
-from catalog.tags import FileTags, display_name
+from catalog.ingest_workers import WorkerPool, file_size, hash_job
+from catalog.ingest_write import Overrides, select_model_tags
+from catalog.models import AudioFeatures, Embedding, Track
 from musicbert.audio_io import SUPPORTED_EXTENSIONS
-from musicbert.errors import ConfigError, MusicBertError
+from musicbert.errors import ConfigError
+
+__all__ = [
+    "IngestSummary",
+    "db_path",
+    "fs_path",
+    "analyse_pending",
+    "ingest",
+    "interleaved",
+    "printable",
+    "reindex",
+    "require_writable",
+    "scan",
+    "select_model_tags",
+]
 
 RAW_PATH_PREFIX = "fs-bytes:"
 DEFAULT_BATCH = 16
-#: Model tags kept per track: the top few per source model, and any above a floor.
-MODEL_TAGS_TOP_K = 5
-MODEL_TAG_MIN_CONFIDENCE = 0.05
-MODEL_TAG_ALWAYS_KEEP = 0.3
 
 
 # ---------------------------------------------------------------- paths in the database
@@ -89,60 +98,6 @@ def fs_path(stored: str) -> str:
     if stored.startswith(RAW_PATH_PREFIX):
         return os.fsdecode(urllib.parse.unquote_to_bytes(stored[len(RAW_PATH_PREFIX) :]))
     return stored
-
-
-def printable(path: str) -> str:
-    """A path (maybe holding undecodable bytes) as text safe to print or store."""
-    return os.fsencode(path).decode("utf-8", errors="replace")
-
-
-# ---------------------------------------------------------------- summary
-
-
-@dataclass
-class IngestSummary:
-    """What a run did. Counts, plus the paths that need a person's attention."""
-
-    added: int = 0
-    updated: int = 0
-    moved: int = 0
-    unchanged: int = 0
-    embedded: int = 0
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, one-line reason)
-    warnings: list[tuple[str, str]] = field(default_factory=list)  # ingested, but (path, why)
-    duplicates: list[tuple[str, str]] = field(default_factory=list)  # (path, kept path)
-    missing: list[str] = field(default_factory=list)  # catalogued, file gone, kept in catalog
-    analysed_seconds: float = 0.0  # audio seconds decoded and analysed
-    analysed_bytes: int = 0
-    wall_seconds: float = 0.0
-    track_ids: list[int] = field(default_factory=list)  # tracks added, updated or moved
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["skipped"] = [{"path": p, "reason": r} for p, r in self.skipped]
-        out["warnings"] = [{"path": p, "warning": w} for p, w in self.warnings]
-        out["duplicates"] = [{"path": p, "duplicate_of": k} for p, k in self.duplicates]
-        return out
-
-    def lines(self) -> list[str]:
-        """A short human summary: one line of counts, then one line per problem."""
-        speed = ""
-        if self.analysed_seconds and self.wall_seconds:
-            ratio = self.analysed_seconds / self.wall_seconds
-            speed = f", {ratio:.0f}x real time" if ratio >= 10 else f", {ratio:.1f}x real time"
-        out = [
-            f"added {self.added}, updated {self.updated}, moved {self.moved}, "
-            f"unchanged {self.unchanged}, duplicates {len(self.duplicates)}, "
-            f"skipped {len(self.skipped)}, embedded {self.embedded} "
-            f"({self.wall_seconds:.1f} s{speed})"
-        ]
-        if self.warnings:
-            out[0] = out[0].replace(" (", f", warnings {len(self.warnings)} (", 1)
-        out += [f"skipped {p}: {r}" for p, r in self.skipped]
-        out += [f"warning {p}: {w}; ingested what decodes" for p, w in self.warnings]
-        out += [f"duplicate {p}: same content as {k}" for p, k in self.duplicates]
-        out += [f"missing {p}: file is gone (track kept)" for p in self.missing]
-        return out
 
 
 # ---------------------------------------------------------------- scanning
@@ -205,205 +160,7 @@ def scan(paths: Iterable[str | os.PathLike]) -> tuple[list[str], list[tuple[str,
     return ordered, skipped
 
 
-# ---------------------------------------------------------------- catalog side
-
-
-def select_model_tags(tags: Sequence[Any]) -> list[tuple[str, str, float]]:
-    """Keep the top ``MODEL_TAGS_TOP_K`` per source model plus any >= ``MODEL_TAG_ALWAYS_KEEP``,
-    never below ``MODEL_TAG_MIN_CONFIDENCE``; one row per name (highest confidence wins)."""
-    by_source: dict[str, list[Any]] = {}
-    for tag in tags:
-        by_source.setdefault(getattr(tag, "source", "") or "", []).append(tag)
-    best: dict[str, tuple[str, float]] = {}
-    for items in by_source.values():
-        items = sorted(items, key=lambda t: -float(t.confidence))
-        for rank, tag in enumerate(items):
-            conf = float(tag.confidence)
-            if conf < MODEL_TAG_MIN_CONFIDENCE:
-                break
-            if rank < MODEL_TAGS_TOP_K or conf >= MODEL_TAG_ALWAYS_KEEP:
-                name = str(tag.name).strip().lower()[:256]
-                if name and (name not in best or best[name][1] < conf):
-                    best[name] = (getattr(tag, "kind", "other") or "other", conf)
-    return [(name, kind, conf) for name, (kind, conf) in best.items()]
-
-
-@dataclass
-class _Ready:
-    """One analysed file waiting to be committed."""
-
-    key: str  # db path
-    result: Analysed
-    content_hash: str
-    size: int
-    track_id: int | None  # set when re-analysing a changed file
-    embedding: np.ndarray | None = None
-    model_id: str | None = None
-    model_tags: list[tuple[str, str, float]] = field(default_factory=list)
-
-
-Overrides = Callable[[str], dict[str, Any] | None]
-
-
-def _apply_overrides(tags: FileTags, values: dict[str, Any] | None) -> FileTags:
-    for name, value in (values or {}).items():
-        if hasattr(tags, name) and value is not None:
-            if isinstance(getattr(tags, name), list) and isinstance(value, list):
-                setattr(
-                    tags,
-                    name,
-                    getattr(tags, name) + [v for v in value if v not in getattr(tags, name)],
-                )
-            elif getattr(tags, name) in (None, "", []) or name in (
-                "licence",
-                "source",
-                "attribution",
-            ):
-                setattr(tags, name, value)
-    return tags
-
-
-def _write_track(session: Session, item: _Ready, overrides: Overrides | None) -> Track:
-    result = item.result
-    tags = _apply_overrides(
-        result.tags or FileTags(title=display_name(result.path)),
-        (overrides(result.path) if overrides else None),
-    )
-    analysis = result.analysis or {}
-    artist = get_or_create_artist(session, tags.artist)
-    album_artist = get_or_create_artist(session, tags.album_artist) if tags.album_artist else artist
-    album = get_or_create_album(session, tags.album, album_artist, tags.year)
-    track = session.get(Track, item.track_id) if item.track_id else None
-    if track is None:
-        track = Track(path=item.key)
-        session.add(track)
-    else:
-        session.execute(delete(AudioFeatures).where(AudioFeatures.track_id == track.id))
-        session.execute(
-            delete(Tag).where(Tag.track_id == track.id, Tag.origin.in_(("file", "model")))
-        )
-        session.execute(delete(Embedding).where(Embedding.track_id == track.id))
-        session.expire(track)
-    track.content_hash = item.content_hash
-    track.file_size = item.size
-    track.title = tags.title[:512]
-    track.artist = artist
-    track.album = album
-    track.composer = tags.composer
-    track.track_number = tags.track_number
-    track.duration = float(analysis.get("duration") or 0.0)
-    track.sample_rate = result.sample_rate
-    track.channels = result.channels
-    track.year = tags.year
-    licence = tags.licence or tags.copyright
-    track.licence = licence[:256] if licence else None
-    track.source = tags.source
-    track.attribution = tags.attribution or tags.copyright
-    track.score_ref = tags.score_ref
-    session.flush()
-    session.add(
-        AudioFeatures(
-            track_id=track.id,
-            tempo=analysis.get("tempo"),
-            tempo_method=analysis.get("tempo_method"),
-            tempo_confidence=analysis.get("tempo_confidence"),
-            key=analysis.get("key"),
-            mode=analysis.get("mode"),
-            key_confidence=analysis.get("key_confidence"),
-            key_method=analysis.get("key_method"),
-            loudness_db=analysis.get("loudness_db"),
-            loudness_lufs=analysis.get("loudness_lufs"),
-            peak_db=analysis.get("peak_db"),
-            silent=bool(analysis.get("silent")),
-        )
-    )
-    labels: dict[str, str] = {}
-    for genre in tags.genres:
-        labels.setdefault(genre.lower()[:256], "genre")
-    for instrument in tags.instruments:
-        labels.setdefault(instrument.lower()[:256], "instrument")
-    for name, kind in tags.labels:
-        labels.setdefault(name.lower()[:256], kind)
-    for name, kind in labels.items():
-        session.add(Tag(track_id=track.id, name=name, kind=kind, origin="file", confidence=1.0))
-    for name, kind, conf in item.model_tags:
-        session.add(Tag(track_id=track.id, name=name, kind=kind, origin="model", confidence=conf))
-    if item.embedding is not None and item.model_id:
-        _store_embedding(session, track.id, item.model_id, item.embedding)
-    return track
-
-
-def _store_embedding(session: Session, track_id: int, model_id: str, vector: np.ndarray) -> None:
-    vector = np.ascontiguousarray(vector, dtype="<f4").reshape(-1)
-    session.execute(
-        delete(Embedding).where(Embedding.track_id == track_id, Embedding.model_id == model_id)
-    )
-    session.add(
-        Embedding(
-            track_id=track_id, model_id=model_id, dim=int(vector.size), vector=vector.tobytes()
-        )
-    )
-
-
-def _embed(embedder: Any, path: str) -> tuple[np.ndarray, list[tuple[str, str, float]]]:
-    """The track's embedding and model tags; a track shorter than one patch gets no tags
-    (musicnn would read mostly zero padding). A damaged file is embedded from what decodes,
-    as its analysis was."""
-    from musicbert.audio_io import DecodeReport, stream
-
-    description = embedder.describe_stream(stream(path, report=DecodeReport()))
-    tags = getattr(description, "tags", []) or []
-    duration = getattr(description, "duration", None)
-    if duration is not None and float(duration) < PATCH_SECONDS:
-        tags = []
-    return np.asarray(description.embedding, dtype=np.float32), select_model_tags(tags)
-
-
-def _commit_batch(
-    catalog: Catalog,
-    batch: list[_Ready],
-    summary: IngestSummary,
-    overrides: Overrides | None,
-) -> None:
-    """One transaction for the whole batch; on a database error, retry file by file."""
-    try:
-        with catalog.session() as session:
-            tracks = [_write_track(session, item, overrides) for item in batch]
-        written = list(zip(batch, tracks, strict=True))
-    except SQLAlchemyError:
-        written = []
-        for item in batch:
-            try:
-                with catalog.session() as session:
-                    track = _write_track(session, item, overrides)
-                written.append((item, track))
-            except SQLAlchemyError as exc:
-                reason = f"database refused the track ({type(exc.orig or exc).__name__})"
-                summary.skipped.append((printable(item.result.path), reason))
-    for item, track in written:
-        if item.track_id:
-            summary.updated += 1
-        else:
-            summary.added += 1
-        if item.embedding is not None:
-            summary.embedded += 1
-        summary.track_ids.append(track.id)
-
-
-def _progress(total: int, enabled: bool, desc: str):
-    from tqdm import tqdm
-
-    return tqdm(
-        total=total,
-        desc=desc,
-        unit="B",
-        unit_scale=True,
-        unit_divisor=1024,
-        disable=not enabled,
-        file=sys.stderr,
-        dynamic_ncols=True,
-        leave=True,
-    )
+# ---------------------------------------------------------------- the run
 
 
 def ingest(
@@ -416,6 +173,7 @@ def ingest(
     batch_size: int = DEFAULT_BATCH,
     overrides: Overrides | None = None,
     note: IngestProgress | None = None,
+    analysis: bool = True,
 ) -> IngestSummary:
     """Bring the catalog in step with the audio files under ``paths`` (see module doc).
 
@@ -423,44 +181,35 @@ def ingest(
     track; ``overrides(path) -> dict`` supplies FileTags fields the files lack (licence,
     source, attribution, artist...), used by the demo library. ``note``: the progress file
     of a larger job this ingest is part of (the demo build), which then also owns its
-    ``expected`` track count; by default the ingest writes its own.
+    ``expected`` track count; by default the ingest writes its own. ``analysis=False``
+    leaves the analysis stage to a later run (the demo build analyses once, at its end).
     """
     started = time.perf_counter()
     require_writable(catalog, "ingest")
-    summary = IngestSummary()
     workers = max(1, workers or os.cpu_count() or 1)
     if note is not None:
         return _ingest(
-            catalog, paths, embedder, workers, progress, batch_size, overrides, summary,
-            started, note, False,
+            catalog, paths, embedder, workers, progress, batch_size, overrides, started, note,
+            False, analysis,
         )  # fmt: skip
     with IngestProgress(catalog) as progress_note:
         return _ingest(
-            catalog, paths, embedder, workers, progress, batch_size, overrides, summary,
-            started, progress_note, True,
+            catalog, paths, embedder, workers, progress, batch_size, overrides, started,
+            progress_note, True, analysis,
         )  # fmt: skip
 
 
-def interleaved(paths: Iterable[str]) -> list[str]:
-    """Files in an order that serves the first answers: one from each folder in turn
-    (sorted within a folder), so a growing library holds some of every kind early
-    instead of one whole folder after another."""
-    by_folder: dict[bytes, list[str]] = {}
-    for path in sorted(paths, key=os.fsencode):
-        by_folder.setdefault(os.fsencode(os.path.dirname(path)), []).append(path)
-    queues = [by_folder[k] for k in sorted(by_folder)]
-    out: list[str] = []
-    for i in range(max((len(q) for q in queues), default=0)):
-        out += [q[i] for q in queues if i < len(q)]
-    return out
-
-
 def _ingest(
-    catalog, paths, embedder, workers, progress, batch_size, overrides, summary, started, note,
-    own_note,
+    catalog, paths, embedder, workers, progress, batch_size, overrides, started, note,
+    own_note, analysis,
 ) -> IngestSummary:  # fmt: skip
+    summary = IngestSummary()
     files, summary.skipped = scan(paths)
+    model_id = str(embedder.model_id) if embedder is not None else None
+    if "ready_at_start" not in note.state:  # what counts as ready: see library_growth
+        note.update(model_id=model_id, ready_at_start=ready_count(catalog, model_id))
     note.update(stage="hashing", files=len(files))
+    run = Run(catalog, summary, note, batch_size, progress)
     with WorkerPool(workers) as pool:
         hashes: dict[str, tuple[str, int]] = {}
         total = sum(file_size(f) for f in files)
@@ -480,51 +229,104 @@ def _ingest(
                     track.path = key
                     summary.track_ids.append(track_id)
             summary.moved += len(moves)
-        batch: list[_Ready] = []
-        total_bytes = sum(hashes[k][1] for k, _ in jobs)
-        by_fs = {keys_to_fs[k]: (k, tid) for k, tid in jobs}
         if own_note:  # the tracks the library will hold when this run is done
             with catalog.session() as session:
                 present = session.scalar(select(func.count(Track.id))) or 0
             note.update(expected=present + sum(1 for _, tid in jobs if tid is None))
-        note.update(stage="analysing", files=len(jobs), analysed=0)
-        with _progress(total_bytes, progress, "analysing") as bar:
-            last_commit = time.perf_counter()
-            for path, result in pool.map_unordered(analyse_job, interleaved(by_fs)):
-                key, track_id = by_fs[path]
-                digest, size = hashes[key]
-                bar.update(size)
-                note.update(analysed=note.state["analysed"] + 1)
-                if result.error:
-                    summary.skipped.append((printable(path), result.error))
-                    continue
-                if result.warning:
-                    summary.warnings.append((printable(path), result.warning))
-                summary.analysed_seconds += float(result.analysis["duration"])
-                summary.analysed_bytes += size
-                item = _Ready(key, result, digest, size, track_id)
-                if embedder is not None:
-                    try:
-                        item.embedding, item.model_tags = _embed(embedder, path)
-                        item.model_id = str(embedder.model_id)
-                    except MusicBertError as exc:
-                        summary.skipped.append((printable(path), f"not embedded: {exc}"))
-                        continue
-                batch.append(item)
-                first = not (summary.added or summary.updated)  # the first track: at once
-                if first or len(batch) >= batch_size or time.perf_counter() - last_commit > 10:
-                    _commit_batch(catalog, batch, summary, overrides)
-                    batch, last_commit = [], time.perf_counter()
-                    note.update(force=True, committed=summary.added + summary.updated)
-            if batch:
-                _commit_batch(catalog, batch, summary, overrides)
-    note.update(stage="embedding", committed=summary.added + summary.updated)
-    if embedder is not None:
-        summary.embedded += reindex(
-            catalog, embedder, paths=[k for k in hashes], progress=False, only_missing=True
-        )
+        by_fs = {keys_to_fs[k]: (k, tid) for k, tid in jobs}
+        facts = [FactsJob(p, k, *hashes[k], tid) for p, (k, tid) in by_fs.items()]
+        order = {p: i for i, p in enumerate(interleaved(by_fs))}
+        facts_stage(run, pool, sorted(facts, key=lambda job: order[job.path]), overrides)
+        if embedder is not None:
+            todo = _lacking(catalog, hashes, Embedding, model_id, run)
+            embedding_stage(
+                run, catalog, embedder, [(t, fs_path(k)) for t, k in todo],
+                batch_size=batch_size, progress=progress, pool=pool,
+            )  # fmt: skip
+        if analysis:
+            todo = _lacking(catalog, hashes, AudioFeatures, None, run)
+            analysis_stage(
+                run, pool, [(t, fs_path(k)) for t, k in todo], completes=embedder is None
+            )
+    run.finish()
+    note.update(stage="finishing", committed=note.state.get("committed", 0))
     summary.wall_seconds = time.perf_counter() - started
     return summary
+
+
+def analyse_pending(
+    catalog: Catalog,
+    paths: Iterable[str | os.PathLike],
+    *,
+    workers: int | None = None,
+    progress: bool = True,
+    note: IngestProgress | None = None,
+    completes: bool = False,
+) -> IngestSummary:
+    """Stage 3 alone: analyse the catalogued tracks under ``paths`` that have no audio
+    features yet (what ``ingest(..., analysis=False)`` left). ``completes``: no embedding
+    stage ran, so analysed tracks count as ready in the progress note."""
+    started = time.perf_counter()
+    require_writable(catalog, "analyse tracks")
+    summary = IngestSummary()
+    files, _skipped = scan(paths)
+    sizes = {db_path(f): ("", file_size(f)) for f in files}
+    with IngestProgress(catalog) if note is None else _Kept(note) as own:
+        run = Run(catalog, summary, own, DEFAULT_BATCH, progress)
+        with WorkerPool(max(1, workers or os.cpu_count() or 1)) as pool:
+            todo = _lacking(catalog, sizes, AudioFeatures, None, run)
+            analysis_stage(run, pool, [(t, fs_path(k)) for t, k in todo], completes=completes)
+    run.finish()
+    summary.wall_seconds = time.perf_counter() - started
+    return summary
+
+
+class _Kept:
+    """A progress note owned by the caller, used as a context manager that keeps it."""
+
+    def __init__(self, note: IngestProgress) -> None:
+        self.note = note
+
+    def __enter__(self) -> IngestProgress:
+        return self.note
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _lacking(
+    catalog: Catalog, hashes: dict[str, Any], table: Any, model_id: str | None, run: Run
+) -> list[tuple[int, str]]:
+    """(track id, stored path) of the scanned tracks without a row in ``table`` (an
+    embedding from ``model_id``, or audio features), in the order that serves first
+    answers (``interleaved``)."""
+    condition = table.track_id == Track.id
+    if model_id is not None:
+        condition = condition & (table.model_id == model_id)
+    with catalog.session() as session:
+        rows = session.execute(select(Track.id, Track.path).where(~exists().where(condition))).all()
+    by_path = {fs_path(path): (tid, path) for tid, path in rows if path in hashes}
+    for tid, path in by_path.values():
+        run.sizes.setdefault(tid, hashes[path][1])
+    return [by_path[p] for p in interleaved(by_path)]
+
+
+def _progress(total: int, enabled: bool, desc: str):
+    import sys
+
+    from tqdm import tqdm
+
+    return tqdm(
+        total=total,
+        desc=desc,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        disable=not enabled,
+        file=sys.stderr,
+        dynamic_ncols=True,
+        leave=True,
+    )
 
 
 def require_writable(catalog: Catalog, what: str) -> None:
@@ -617,7 +419,8 @@ def reindex(
 
     Each batch is committed on its own, so an interrupted reindex resumes where it
     stopped. Model tags are replaced along with the vector. ``paths`` limits the work
-    to those stored paths; ``only_missing`` is the same rule (kept for readability).
+    to those stored paths; ``only_missing`` is the same rule (kept for readability). A
+    file that is gone or does not decode keeps its track and whatever vector it had.
     """
     del only_missing  # the rule is always "no embedding for this model id yet"
     require_writable(catalog, "re-embed tracks")
@@ -629,29 +432,7 @@ def reindex(
         rows = session.execute(select(Track.id, Track.path).order_by(Track.id)).all()
     wanted = set(paths) if paths is not None else None
     todo = [(tid, p) for tid, p in rows if tid not in done and (wanted is None or p in wanted)]
-    count = 0
-    from tqdm import tqdm
-
-    with tqdm(
-        total=len(todo), desc="embedding", unit="track", disable=not progress, file=sys.stderr
-    ) as bar:
-        for start in range(0, len(todo), batch_size):
-            results: list[tuple[int, np.ndarray, list[tuple[str, str, float]]]] = []
-            for tid, stored in todo[start : start + batch_size]:
-                bar.update(1)
-                try:
-                    vector, tags = _embed(embedder, fs_path(stored))
-                except (MusicBertError, OSError):
-                    continue  # file gone or undecodable: the track keeps its old vector
-                results.append((tid, vector, tags))
-            with catalog.session() as session:
-                for tid, vector, tags in results:
-                    _store_embedding(session, tid, model_id, vector)
-                    session.execute(delete(Tag).where(Tag.track_id == tid, Tag.origin == "model"))
-                    session.flush()
-                    for name, kind, conf in tags:
-                        session.add(
-                            Tag(track_id=tid, name=name, kind=kind, origin="model", confidence=conf)
-                        )
-            count += len(results)
-    return count
+    return embedding_stage(
+        None, catalog, embedder, [(t, fs_path(p)) for t, p in todo],
+        batch_size=batch_size, progress=progress, drop_failed=False,
+    )  # fmt: skip

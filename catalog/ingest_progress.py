@@ -49,7 +49,6 @@ class IngestProgress:
             "files": 0,
             "analysed": 0,
             "committed": 0,
-            "ready_at_start": track_count(catalog),
         }
         self._written = 0.0
 
@@ -110,8 +109,29 @@ def describe_ingest(state: dict[str, Any]) -> str:
     committed = int(state.get("committed") or 0)
     return (
         f"an ingest is running (pid {state.get('pid')}, for {seconds} s): {how_far}, "
-        f"{committed} track{'s' if committed != 1 else ''} saved so far"
+        f"{committed} track{'s' if committed != 1 else ''} ready so far"
     )
+
+
+def ready_count(catalog: Catalog, model_id: str | None) -> int:
+    """Tracks a search can use: those with an embedding from ``model_id``, or, for an
+    ingest without an embedder (``model_id`` None), those whose analysis is in."""
+    from sqlalchemy import func, select
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from catalog.models import AudioFeatures, Embedding
+
+    if model_id is None:
+        query = select(func.count()).select_from(AudioFeatures)
+    else:
+        query = select(func.count(func.distinct(Embedding.track_id))).where(
+            Embedding.model_id == model_id
+        )
+    try:
+        with catalog.session() as session:
+            return int(session.scalar(query) or 0)
+    except SQLAlchemyError:
+        return 0
 
 
 def track_count(catalog: Catalog) -> int:
@@ -132,7 +152,7 @@ def track_count(catalog: Catalog) -> int:
 class Growth:
     """A library that is still being built: how much of it can be searched already."""
 
-    ready: int  # tracks in the catalog now (each one complete: tags, analysis, embedding)
+    ready: int  # tracks a search can use now (embedded; analysed when nothing embeds)
     expected: int  # tracks it will hold when the running ingest is done
     stage: str
     eta_s: float | None  # seconds left, from the rate since the first commit; None: unknown
@@ -163,7 +183,7 @@ def library_growth(catalog: Catalog, now: float | None = None) -> Growth | None:
     if state is None:
         return None
     now = time.time() if now is None else now
-    ready = track_count(catalog)
+    ready = ready_count(catalog, state.get("model_id"))
     expected = int(state.get("expected") or 0)
     expected = max(expected, ready) if expected else 0  # 0: not known yet (still scanning)
     eta = None
@@ -171,5 +191,5 @@ def library_growth(catalog: Catalog, now: float | None = None) -> Growth | None:
     first = state.get("first_commit_at")
     if first is not None and added >= 3 and now > float(first):
         rate = (added - 1) / (now - float(first))  # tracks per second since the first commit
-        eta = (expected - ready) / rate if rate > 0 else None
+        eta = (expected - ready) / rate if rate > 0 and expected > ready else None
     return Growth(ready, expected, str(state.get("stage") or "starting"), eta)

@@ -1,4 +1,5 @@
-"""The worker side of ingest: hashing and analysing files in a pool of processes.
+"""The worker side of ingest: hashing, reading the facts of and analysing files in a
+pool of processes.
 
 Workers run in a forkserver pool (torch in the parent is never forked). Each one
 watches the ingest process that started it and exits as soon as it is gone, however
@@ -19,7 +20,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from catalog.tags import FileTags, display_name, read_tags
@@ -58,55 +59,148 @@ def hash_job(path: str) -> tuple[str, str | None, int, str | None]:
         return path, None, 0, f"cannot read ({exc.strerror or exc})"
 
 
+def one_line_reason(path: str, exc: BaseException) -> str:
+    """An exception as the one-line reason the summary lists (without the file's name)."""
+    if isinstance(exc, MemoryError):
+        return "ran out of memory while decoding"
+    if not isinstance(exc, MusicBertError):  # a decoder bug must not end the run
+        return f"unexpected {type(exc).__name__}: {str(exc)[:160]}"
+    message, name = str(exc), display_name(path)
+    return message[len(name) + 2 :] if message.startswith(name + ": ") else message
+
+
 @dataclass
-class Analysed:
-    """A worker's answer for one file: everything needed to write its rows."""
+class Facts:
+    """The cheap facts of one file (stage 1): its tags and what its header declares."""
 
     path: str
     tags: FileTags | None = None
-    analysis: dict | None = None
     sample_rate: int = 0
     channels: int = 0
+    duration: float = 0.0  # declared by the container; the decoded length replaces it
     error: str | None = None
-    warning: str | None = None  # ingested, but not all of the file decoded (one line)
+
+
+def facts_job(path: str) -> Facts:
+    """Tags (mutagen) and the header (no decoding). Never raises."""
+    from musicbert.audio_io import probe
+
+    try:
+        info = probe(path)
+        declared = info.frames if 0 < info.frames < (1 << 40) else 0
+        return Facts(
+            path, read_tags(path), info.samplerate, info.channels, declared / info.samplerate
+        )
+    except Exception as exc:
+        return Facts(path, error=one_line_reason(path, exc))
+
+
+@dataclass
+class Analysed:
+    """A worker's answer for one file: what the analysis stage writes."""
+
+    path: str
+    analysis: dict | None = None
+    error: str | None = None
+    warning: str | None = None  # analysed, but not all of the file decoded (one line)
 
 
 def analyse_job(path: str) -> Analysed:
-    """Tags + decode + analysis of one file. Never raises: errors become a one-line reason.
+    """Decode + analysis of one file. Never raises: errors become a one-line reason.
 
     A damaged file (cut short, mis-declared length, decoding that fails part-way) keeps
     what decodes, with a warning; with less than one patch left it is not worth a track.
     """
     from catalog.analysis import SR, analyse_blocks
-    from musicbert.audio_io import DecodeReport, probe, stream
+    from musicbert.audio_io import DecodeReport, stream
 
     try:
-        info = probe(path)
         report = DecodeReport()
         analysis = analyse_blocks(stream(path, SR, block_seconds=30.0, report=report))
-        if analysis.duration <= 0:
-            return Analysed(path, error="decodes to no samples")
-        if report.problem and analysis.duration < PATCH_SECONDS:
-            return Analysed(path, error=f"{report.problem}; too little audio left to use")
-        tags = read_tags(path)
-        return Analysed(
-            path,
-            tags,
-            analysis.to_dict(),
-            info.samplerate,
-            info.channels,
-            warning=report.problem,
-        )
-    except MusicBertError as exc:
-        message = str(exc)
-        name = display_name(path)
-        if message.startswith(name + ": "):
-            message = message[len(name) + 2 :]
-        return Analysed(path, error=message)
-    except MemoryError:
-        return Analysed(path, error="ran out of memory while decoding")
-    except Exception as exc:  # a decoder bug must not end the run; say what happened
-        return Analysed(path, error=f"unexpected {type(exc).__name__}: {str(exc)[:160]}")
+        error = usable_audio(analysis.duration, report.problem)
+        if error:
+            return Analysed(path, error=error)
+        return Analysed(path, analysis.to_dict(), warning=report.problem)
+    except Exception as exc:
+        return Analysed(path, error=one_line_reason(path, exc))
+
+
+def usable_audio(decoded_seconds: float, problem: str | None) -> str | None:
+    """Why a decode is not worth a track (None when it is): no samples at all, or a
+    damaged file of which less than one model patch decodes."""
+    if decoded_seconds <= 0:
+        return "decodes to no samples"
+    if problem and decoded_seconds < PATCH_SECONDS:
+        return f"{problem}; too little audio left to use"
+    return None
+
+
+@dataclass
+class Embedded:
+    """One track's embedding, model tags and decoded length, or why it has none."""
+
+    vector: Any = None  # (dim,) float32 numpy array
+    model_tags: list[tuple[str, str, float]] = field(default_factory=list)
+    duration: float = 0.0
+    warning: str | None = None
+    error: str | None = None
+    elsewhere: bool = False  # a worker could not run this model: embed it in the parent
+
+
+def embed_file(embedder: Any, path: str) -> Embedded:
+    """Decode and embed one file; a track shorter than one patch gets no model tags (musicnn
+    would read mostly zero padding). A damaged file is embedded from what decodes."""
+    import numpy as np
+
+    from catalog.ingest_write import select_model_tags
+    from musicbert.audio_io import DecodeReport, stream
+
+    report = DecodeReport()
+    try:
+        description = embedder.describe_stream(stream(path, report=report))
+    except OSError as exc:
+        return Embedded(error=f"cannot read ({exc.strerror or exc})")
+    except MusicBertError as exc:  # undecodable audio (a bug in the model is not caught)
+        return Embedded(error=one_line_reason(path, exc))
+    duration = float(getattr(description, "duration", 0.0) or 0.0)
+    error = usable_audio(duration, report.problem)
+    if error:
+        return Embedded(error=error)
+    tags = getattr(description, "tags", []) or []
+    if duration < PATCH_SECONDS:
+        tags = []
+    vector = np.asarray(description.embedding, dtype=np.float32)
+    return Embedded(vector, select_model_tags(tags), duration, report.problem)
+
+
+#: Each worker's own copy of the model, by checkpoint (loaded on its first track).
+_EMBEDDERS: dict[str | None, Any] = {}
+
+
+def embed_job(job: tuple[str | None, str, str]) -> tuple[str, Embedded]:
+    """In a worker: embed one file with this process's copy of the model (checkpoint,
+    model id, path), one thread per worker. ``elsewhere`` when the copy cannot be loaded
+    or is not the parent's model (same id), so the parent embeds the file itself."""
+    checkpoint, model_id, path = job
+    embedder = _EMBEDDERS.get(checkpoint)
+    if embedder is None:
+        import warnings
+
+        import torch
+
+        torch.set_num_threads(1)
+        from musicbert.embedder import Embedder
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                embedder = Embedder.load(checkpoint, device="cpu")
+        except Exception:
+            return path, Embedded(elsewhere=True)
+        _EMBEDDERS[checkpoint] = embedder
+    if str(embedder.model_id) != model_id:
+        return path, Embedded(elsewhere=True)
+    return path, embed_file(embedder, path)
 
 
 def _stat_fields(pid: int) -> list[bytes] | None:
@@ -246,4 +340,8 @@ def _isolated(fn: Callable, item: Any) -> Any:
 def _crashed(fn: Callable, item: Any) -> Any:
     if fn is analyse_job:
         return Analysed(item, error="the decoder crashed on this file")
+    if fn is facts_job:
+        return Facts(item, error="the process reading this file crashed")
+    if fn is embed_job:
+        return item[2], Embedded(error="the decoder crashed on this file")
     return item, None, 0, "the process reading this file crashed"

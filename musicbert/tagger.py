@@ -28,11 +28,11 @@ track's patches through one, so ingest, search and the training features
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -172,6 +172,7 @@ class Tagger:
         self.device = torch.device(device)
         self.batch_size = max(1, int(batch_size))
         self.models: dict[str, Musicnn] = {}
+        self._runners: dict[str, Any] = {}  # name -> OnnxMusicnn, or None: torch runs it
         for item in models:
             model = load_musicnn(item, self.device) if isinstance(item, str) else item
             self.models[model.name] = model.to(self.device).eval()
@@ -182,11 +183,21 @@ class Tagger:
             self.models[name] = load_musicnn(name, self.device)
         return self.models[name]
 
+    def runner(self, name: str) -> Callable[[torch.Tensor], MusicnnOutput]:
+        """What runs ``name``: on a CPU, the model on ONNX Runtime (1.7x less CPU per
+        patch, the same outputs; ``musicbert.musicnn_onnx``), else the torch module."""
+        runners = self.__dict__.setdefault("_runners", {})  # (a copy made without __init__)
+        if name not in runners:
+            from musicbert.musicnn_onnx import onnx_musicnn
+
+            runners[name] = onnx_musicnn(self.model(name), self.device)
+        return runners[name] or self.model(name)
+
     @torch.inference_mode()
     def run(self, patches: torch.Tensor, names: Iterable[str]) -> dict[str, MusicnnOutput]:
         """Per-patch outputs of each named model for one batch of (P, 187, 96) patches
         already on the device (one forward pass per model; the caller sizes the batch)."""
-        return {name: self.model(name)(patches) for name in names}
+        return {name: self.runner(name)(patches) for name in names}
 
     def tag_patches(self, patches: torch.Tensor | np.ndarray) -> dict[str, np.ndarray]:
         """(P, 187, 96) log-mel patches -> {model name: (50,) mean tag probability}."""

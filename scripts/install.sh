@@ -39,6 +39,9 @@ if ! .venv/bin/python -c "import musicbert, torch, faiss" 2>/dev/null \
   # torch first with the exact pin: the local CPU wheel, never the CUDA build.
   .venv/bin/pip install -q torch==2.13.0
   .venv/bin/pip install -q -e ".[dev]"
+  # ONNX Runtime runs musicnn on the CPU (pinned in pyproject.toml too): said here so
+  # that an older .venv gets them on its next install.
+  .venv/bin/pip install -q onnxruntime==1.32.0 onnx==1.23.2
   # musicnn only for its checkpoint files; it is never imported (it needs TensorFlow).
   .venv/bin/pip install -q --no-deps musicnn==0.1.0
   touch .venv/.installed

@@ -221,7 +221,7 @@ def _run_ingest(home: Path, music: Path, url: str) -> subprocess.Popen:
 
 
 def _committed(url: str) -> int:
-    """Tracks committed so far (0 before the ingest has created the catalog)."""
+    """Tracks through the last stage, analysis (rows all come first; 0 before the catalog)."""
     if url.startswith("sqlite:///"):
         db = Path(url.removeprefix("sqlite:///"))
         if not db.exists():
@@ -229,7 +229,7 @@ def _committed(url: str) -> int:
         try:
             conn = sqlite3.connect(db, timeout=1)
             try:
-                return conn.execute("SELECT count(*) FROM tracks").fetchone()[0]
+                return conn.execute("SELECT count(*) FROM audio_features").fetchone()[0]
             finally:
                 conn.close()
         except sqlite3.Error:
@@ -240,7 +240,7 @@ def _committed(url: str) -> int:
     engine = create_engine(url)  # a bare connection: not opening (so not migrating) it
     try:
         with engine.connect() as conn:
-            return conn.execute(text("SELECT count(*) FROM tracks")).scalar()
+            return conn.execute(text("SELECT count(*) FROM audio_features")).scalar()
     except DBAPIError as exc:
         if isinstance(exc.orig, psycopg2.errors.UndefinedTable):
             return 0
