@@ -171,13 +171,7 @@ class NameMatcher:
 
     def _whole_phrasing(self, text: str) -> bool:
         """A whole phrasing (not a run of one's words: a beam's truncated guess is one)."""
-        if text in self._literal or text in self._known:
-            return True
-        for pattern, _slots, _ in self._patterns:
-            match = pattern.fullmatch(text)
-            if match and all(self._is_name(words) for words in match.groups()):
-                return True
-        return False
+        return text in self._literal or text in self._known or self._slots_hold_names(text)
 
     def respellings(self, text: str, limit: int = 6) -> list[str]:
         """``text`` with a word the assistant does not know (in no phrasing, no name, no
@@ -248,6 +242,10 @@ class NameMatcher:
         phrasing's own words)."""
         if text in self._literal or text in self._known or text in self._phrase_runs:
             return True
+        return self._slots_hold_names(text)
+
+    def _slots_hold_names(self, text: str) -> bool:
+        """A phrasing with slots whose slots hold names (or the phrasing's own words)."""
         for pattern, _slots, _ in self._patterns:
             match = pattern.fullmatch(text)
             if match and all(self._is_name(words) for words in match.groups()):

@@ -132,10 +132,21 @@ def silero_run(audio: np.ndarray, config, model) -> dict:
     }
 
 
+def run_vad(name: str, audio: np.ndarray, config, model) -> dict:
+    """One of VADS on one clip: the energy gate, Silero alone, or the wired end-pointer."""
+    from assistant.endpoint import SpeechDetector
+
+    if name == "energy":
+        return energy_run(audio, config)
+    if name == "wired":
+        return energy_run(audio, config, SpeechDetector.load())
+    return silero_run(audio, config, model)
+
+
 def main() -> int:
     from faster_whisper.vad import get_vad_model
 
-    from assistant.endpoint import EndpointerConfig, SpeechDetector
+    from assistant.endpoint import EndpointerConfig
     from assistant.voice import read_wav, write_speech
 
     config = EndpointerConfig(no_speech_timeout_s=float("inf"))
@@ -162,12 +173,7 @@ def main() -> int:
                     audio_s += len(audio) / RATE
                     for name in VADS:
                         t0 = time.perf_counter()
-                        if name == "energy":
-                            out = energy_run(audio, config)
-                        elif name == "wired":
-                            out = energy_run(audio, config, SpeechDetector.load())
-                        else:
-                            out = silero_run(audio, config, model)
+                        out = run_vad(name, audio, config, model)
                         cost[name] += time.perf_counter() - t0
                         row = {"kind": "speech", "room": room, "vad": name, "text": text}
                         row["voice"] = f"{voice} -s {speed}"
@@ -194,12 +200,7 @@ def main() -> int:
             for kind, audio in noises.items():
                 audio = audio.astype(np.float32)
                 for name in VADS:
-                    if name == "energy":
-                        out = energy_run(audio, config)
-                    elif name == "wired":
-                        out = energy_run(audio, config, SpeechDetector.load())
-                    else:
-                        out = silero_run(audio, config, model)
+                    out = run_vad(name, audio, config, model)
                     rows.append({"kind": "noise", "room": kind, "vad": name, "found": out["found"]})
     summary: dict = {}
     print(f"{'room':18} {'vad':7} {'found':>6} {'start cut':>10} {'end cut':>8} "

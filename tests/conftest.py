@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from musicbert.paths import shared_dir as _shared_dir
+from tests.catalogs import fresh_database
 
 #: Shared fixtures in their own modules (``pg_server``, ``pg_url``: a real PostgreSQL;
 #: ``one_thread``: one torch thread for tests of tiny tensors).
@@ -32,17 +33,10 @@ def isolated_home(tmp_path_factory, monkeypatch) -> Path:
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def catalog_url(request, isolated_home, monkeypatch):
     """The URL of an empty catalog on each backend in turn (see the module docstring)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{isolated_home / 'catalog.db'}"
-        return
-    server = request.getfixturevalue("pg_server")
-    name = server.create_database()
-    url = server.url(name)
-    monkeypatch.setenv("MUSICBERT_DB", url)
-    try:
+    with fresh_database(request.param, isolated_home / "catalog.db", request) as url:
+        if request.param != "sqlite":
+            monkeypatch.setenv("MUSICBERT_DB", url)
         yield url
-    finally:
-        server.drop_database(name)
 
 
 @pytest.fixture(
@@ -50,15 +44,9 @@ def catalog_url(request, isolated_home, monkeypatch):
 )
 def module_catalog_url(request, tmp_path_factory):
     """Like ``catalog_url``, for a module's shared library (QA engines, the chat)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('catalog') / 'catalog.db'}"
-        return
-    server = request.getfixturevalue("pg_server")
-    name = server.create_database()
-    try:
-        yield server.url(name)
-    finally:
-        server.drop_database(name)
+    folder = tmp_path_factory.mktemp("catalog")
+    with fresh_database(request.param, folder / "catalog.db", request) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -22,6 +22,7 @@ from catalog.demo_pieces import PIECES, Piece
 from catalog.ingest import ingest
 from catalog.models import Track
 from catalog.queries import track_rows
+from tests.catalogs import backend_catalog
 from tests.real_parts import needs
 
 needs_fluidsynth = needs(shutil.which("fluidsynth") is not None, "fluidsynth is not installed")
@@ -35,11 +36,7 @@ SMALL = (
 )  # fmt: skip
 
 
-@pytest.fixture
-def catalog(catalog_url):
-    cat = open_catalog(catalog_url)
-    yield cat
-    cat.close()
+catalog = pytest.fixture(name="catalog")(backend_catalog)
 
 
 @pytest.fixture

@@ -10,16 +10,11 @@ import pytest
 from sqlalchemy import func, select
 
 from assistant.state import DialogueState, Pending
-from catalog.db import open_catalog
 from catalog.models import PlayHistory, Playlist
+from tests.catalogs import backend_catalog
 from tests.dialogue_library import make_assistant
 
-
-@pytest.fixture
-def catalog(catalog_url):
-    cat = open_catalog(catalog_url)
-    yield cat
-    cat.close()
+catalog = pytest.fixture(name="catalog")(backend_catalog)
 
 
 @pytest.fixture

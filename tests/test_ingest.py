@@ -23,7 +23,7 @@ from catalog.db import open_catalog
 from catalog.ingest import db_path, fs_path, ingest, reindex, select_model_tags
 from catalog.models import AudioFeatures, Embedding, Tag, Track
 from tests.audio_fixtures import write_audio
-from tests.catalogs import backend_catalog
+from tests.catalogs import backend_catalog, fresh_database
 
 catalog = pytest.fixture(name="catalog")(backend_catalog)
 
@@ -31,15 +31,9 @@ catalog = pytest.fixture(name="catalog")(backend_catalog)
 @pytest.fixture
 def other_url(catalog_url, tmp_path, request):
     """A second, empty catalog on the backend of ``catalog_url``."""
-    if catalog_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path / 'other.db'}"
-        return
-    server = request.getfixturevalue("pg_server")
-    name = server.create_database()
-    try:
-        yield server.url(name)
-    finally:
-        server.drop_database(name)
+    backend = "sqlite" if catalog_url.startswith("sqlite") else "postgres"
+    with fresh_database(backend, tmp_path / "other.db", request) as url:
+        yield url
 
 
 @pytest.fixture

@@ -17,17 +17,12 @@ import pytest
 import soundfile as sf
 from sqlalchemy import select
 
-from catalog.db import open_catalog
 from catalog.ingest import fs_path, ingest
 from catalog.models import Track
 from tests.audio_fixtures import tone, write_audio
+from tests.catalogs import backend_catalog
 
-
-@pytest.fixture
-def catalog(catalog_url):
-    cat = open_catalog(catalog_url)
-    yield cat
-    cat.close()
+catalog = pytest.fixture(name="catalog")(backend_catalog)
 
 
 def _run(catalog, *paths):

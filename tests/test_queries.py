@@ -19,12 +19,9 @@ from catalog.queries import (
     track_rows,
 )
 from tests.catalog_sample import SAMPLE, fill_sample
+from tests.catalogs import backend_catalog
 
-
-@pytest.fixture
-def catalog(catalog_url):
-    with open_catalog(catalog_url) as cat:
-        yield cat
+catalog = pytest.fixture(name="catalog")(backend_catalog)
 
 
 @pytest.fixture
