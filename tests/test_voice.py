@@ -366,6 +366,9 @@ CAPTURE = textwrap.dedent(
     from assistant.voice import Recognizer, listen
     from musicbert.errors import MusicBertError
     cancel = os.environ.get("CANCEL") == "1"
+    # a terminal's Ctrl-C, even where this test was started in the background (a shell
+    # then starts its children with SIGINT ignored, and Python keeps it ignored)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     rec = Recognizer({"artist": ["Doug Kaufman"], "track": [], "album": []})
     def start():
         if cancel:
