@@ -59,6 +59,10 @@ class EndpointerConfig:
     no_speech_timeout_s: float = 6.0
 
 
+#: Silero VAD v6 as faster-whisper 1.2.1 bundles it (MIT; ``faster_whisper/assets``).
+SILERO_SHA256 = "4cbf549b8326f60f80f2536d9eefeb450a9abe83365a098031c89719f1be17d2"
+
+
 class SpeechDetector:
     """Silero VAD, the ONNX model faster-whisper ships, fed as a stream.
 
@@ -80,15 +84,18 @@ class SpeechDetector:
 
     @classmethod
     def load(cls) -> SpeechDetector | None:
-        """A detector on the bundled model; None without onnxruntime or the model file (the
-        end-pointer then uses its energy gate alone)."""
+        """A detector on the bundled model; None without onnxruntime, or when the model file
+        is missing or not the pinned one (the end-pointer then uses its energy gate alone)."""
         global _silero
         if _silero is None:
             try:
                 import onnxruntime
                 from faster_whisper.utils import get_assets_path
 
+                from musicbert.checksums import verify_sha256
+
                 path = Path(get_assets_path()) / "silero_vad_v6.onnx"
+                verify_sha256(path, SILERO_SHA256)
                 opts = onnxruntime.SessionOptions()
                 opts.inter_op_num_threads = opts.intra_op_num_threads = 1
                 opts.log_severity_level = 4
