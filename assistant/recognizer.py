@@ -447,7 +447,7 @@ class Recognizer:
         ids: list[list[int]] = []
         owner: list[int] = []
         for i, text in enumerate(texts):
-            end = "?" if text.split()[0] in _QUESTION_WORDS else "."
+            end = "?" if text.split()[:1] and text.split()[0] in _QUESTION_WORDS else "."
             ids.append(tokenizer.encode(" " + self._written(text) + end))
             owner.append(i)
             # Whisper's own tokens, when they end as a sentence ends: a reading cut short
