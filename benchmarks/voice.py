@@ -19,8 +19,9 @@ names that were not looked at while tuning (a guard against fitting the
 recogniser to twenty sentences). NEW_HELD_OUT was written for issue 13 before its second
 pass was tuned, and never tuned against (the second pass's weights were set on COMMANDS
 alone); its one command the typed NLU misread ("i feel like listening to franz schubert")
-it reads since three other wishes for an artist were added to the NLU data. Festival's voices (where installed) are a voice
-family held out the same way: reported per family, not in the headline figures.
+it reads since three other wishes for an artist were added to the NLU data. Festival's
+voices (where installed) are a voice family held out the same way: reported per family, not
+in the headline figures.
 
 Usage: .venv/bin/python benchmarks/voice.py [--db URL] [--quick] [--threads N]
 Writes benchmarks/results/voice.json. Targets: accuracy >= 97%, p50 <= 0.8 s, p95 <= 1.2 s.
