@@ -294,7 +294,6 @@ class Recognizer:
             ranked_names(names) if names else [],
         )
         self.names = library_matcher(names if catalog_names is not None else None)
-        self._prompt_names = {normalise(part) for part in re.split(r"[,.]", self.prompt)}
         # how the library writes the words only its names have ("Kaufman"), for scoring
         # texts as Whisper writes them; the phrasings' own words stay in lower case
         common = {w for t in phrasings.templates for w in t.parts}
@@ -387,14 +386,14 @@ class Recognizer:
         of the prompt sounds like its words; else the second pass (see the module's
         docstring): a reading with this turn's names, then every candidate scored."""
         near = self.names.names_near(h.text for h in readings[:2])
-        missing = [n for n in near if n not in self._prompt_names]
+        in_prompt = {normalise(part) for part in re.split(r"[,.]", self.prompt)}
+        missing = [n for n in near if n not in in_prompt]
         if not missing and self.names.is_phrasing(readings[0].text):
             return Correction(readings[0].text, fits=True)
         tokenizer = _whisper_tokenizer(load_model())
         if missing:
-            for again in self._decode(encoded, self._turn_prompt(missing), self.beam, seconds):
-                if all(h.text != again.text for h in readings):
-                    readings.append(again)
+            again = self._decode(encoded, self._turn_prompt(missing), self.beam, seconds)
+            readings = readings + [h for h in again if all(h.text != r.text for r in readings)]
         own = [h.text for h in readings]
         texts = (own + [t for t in self._candidates(readings) if t not in own])[:MAX_SCORED]
         # scored under a prompt of this turn's names only (those near the readings and those
@@ -447,7 +446,7 @@ class Recognizer:
         ids: list[list[int]] = []
         owner: list[int] = []
         for i, text in enumerate(texts):
-            end = "?" if text.split()[:1] and text.split()[0] in _QUESTION_WORDS else "."
+            end = "?" if text.partition(" ")[0] in _QUESTION_WORDS else "."
             ids.append(tokenizer.encode(" " + self._written(text) + end))
             owner.append(i)
             # Whisper's own tokens, when they end as a sentence ends: a reading cut short

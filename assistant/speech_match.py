@@ -86,6 +86,7 @@ class NameMatcher:
             slot: [self._sound(v) for v in values] for slot, values in self._values.items()
         }
         self._known = {v for values in self._values.values() for v in values}
+        self._library = {v for slot in self._targets for v in self._values.get(slot, ())}
         # every run of words inside a name: "mozart", "deep path"
         self._parts = {
             " ".join(words[i:j])
@@ -102,7 +103,6 @@ class NameMatcher:
         self._vocabulary = {w for body in bodies for w in body if not w.startswith("<")}
         self._vocabulary |= {w for values in slots.values() for words in values for w in words}
         self._vocab_sounds: list[str] | None = None
-        self._library: set[str] | None = None  # the library's names (the target slots' values)
         self._sound_words: dict[str, list[str]] = {}
         # every run of a phrasing's own words: "this track" is no misheard name
         self._phrase_runs: set[str] = set()
@@ -241,8 +241,7 @@ class NameMatcher:
         return list(dict.fromkeys(found))
 
     def _library_names(self, words: list[str]) -> list[tuple[tuple[int, int], str]]:
-        if self._library is None:
-            self._library = {v for slot in self._targets for v in self._values[slot]}
+        """Each run of ``words`` that is a library name, with its place."""
         return [
             ((start, end), run)
             for start in range(len(words))
