@@ -3,9 +3,10 @@
 Each in-domain command (names from the demo library) is spoken by espeak-ng
 (several voices and speeds) and flite (three voices), end-pointed, recognised
 by Whisper tiny.en with the library's names in its prompt, and handled by the
-Assistant. A take is correct when its intent and key entity equal those of
-the same command typed (and the typed command's intent is the expected one,
-else the command is reported as an NLU miss, not counted).
+Assistant. A take is correct when its intent and key entity (the NLU's parse,
+whatever turn came before) equal those of the same command typed (and the
+typed command's intent is the expected one, else the command is reported as an
+NLU miss, not counted).
 
 End of speech -> answer, as ``assistant.voice.listen`` does it: decoding
 starts once the speaker has been quiet for ``early_s`` (audio time), the
