@@ -513,12 +513,12 @@ class Hypothesis:
     tokens: tuple[int, ...] = ()
 
 
-def _merged(*readings: list[Hypothesis]) -> list[Hypothesis]:
-    """Several decodings' readings as one list: their firsts, then their seconds, and so on,
+def _merged(first: list[Hypothesis], second: list[Hypothesis]) -> list[Hypothesis]:
+    """Two decodings' readings as one list: their firsts, then their seconds, and so on,
     each text once."""
     out: list[Hypothesis] = []
-    for rank in range(max(map(len, readings))):
-        for found in readings:
+    for rank in range(max(len(first), len(second))):
+        for found in (first, second):
             if rank < len(found) and all(h.text != found[rank].text for h in out):
                 out.append(found[rank])
     return out
@@ -557,10 +557,9 @@ def _stretched(features: np.ndarray, factor: float) -> np.ndarray:
     """A log-mel spectrogram ``factor`` times as long, each band interpolated linearly in
     time: the same words spoken slower at the same pitch."""
     frames = features.shape[-1]
-    length = int(round(frames * factor))
     if factor == 1.0 or frames < 2:
         return features
-    at = np.linspace(0.0, frames - 1, length)
+    at = np.linspace(0.0, frames - 1, int(round(frames * factor)))
     low = np.floor(at).astype(int)
     high = np.minimum(low + 1, frames - 1)
     weight = (at - low).astype(np.float32)

@@ -191,17 +191,14 @@ def main() -> int:
         os.environ["MUSICBERT_HOME"] = str(home)
         db_url = f"sqlite:///{home / 'catalog.db'}"
         print(f"demo-library names: {build_names_library(db_url)} tracks", file=sys.stderr)
-    if db_url.startswith("sqlite:///") and args.db:
+    else:
         # the turns handled here write to the catalog (play history, a playlist a misheard
         # command made), and a playlist's name changes how the NLU parses: work on a copy
-        import sqlite3
+        from catalog.copy import copy_catalog
+        from catalog.db import open_catalog
 
         copy = Path(tempfile.mkdtemp(prefix="voice-bench-db-")) / "catalog.db"
-        with (
-            sqlite3.connect(db_url.removeprefix("sqlite:///")) as src,
-            sqlite3.connect(copy) as dst,
-        ):
-            src.backup(dst)  # with what the write-ahead log holds
+        copy_catalog(open_catalog(db_url), open_catalog(f"sqlite:///{copy}"))
         db_url = f"sqlite:///{copy}"
     started = time.perf_counter()
     assistant = Assistant.from_defaults(db_url=db_url, player=None)
@@ -227,9 +224,12 @@ def main() -> int:
                     t0 = time.perf_counter()
                     heard = recognizer.recognize(speech)
                     t1 = time.perf_counter()
-                    reply = assistant.handle(heard.text) if heard.text else None
+                    # the turn as Assistant.handle runs it, its parse kept for the key
+                    parse = assistant.nlu.parse(heard.text) if heard.text else None
+                    if parse is not None:
+                        assistant.respond(parse)
                     t2 = time.perf_counter()
-                    spoken = key_of(assistant.nlu.parse(heard.text) if reply else None, entity)
+                    spoken = key_of(parse, entity)
                     rows.append(
                         {
                             "set": set_name,

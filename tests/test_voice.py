@@ -509,7 +509,7 @@ def test_readings_of_two_decodings_are_merged_firsts_first_each_text_once():
 
     one = [Hypothesis("play metal music", -0.1), Hypothesis("play battle music", -0.2)]
     two = [Hypothesis("play battle music", -0.1), Hypothesis("pay battle music", -0.3)]
-    assert [h.text for h in _merged(one, two, [])] == [
+    assert [h.text for h in _merged(one, two)] == [
         "play metal music",
         "play battle music",
         "pay battle music",
