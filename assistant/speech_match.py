@@ -145,6 +145,16 @@ class NameMatcher:
         """``text`` is one of the assistant's phrasings, names in its slots."""
         return bool(text) and self._whole_phrasing(text)
 
+    def is_named_phrasing(self, text: str) -> bool:
+        """``text`` is one of the assistant's phrasings as written, or with names, name
+        parts or tags in every slot: not only a phrasing's own words standing in a slot
+        ("recommend some come piano music" is a phrasing only that way)."""
+        return bool(text) and (
+            text in self._literal
+            or text in self._known
+            or self._slots_hold_names(text, own_words=False)
+        )
+
     def unknown_words(self, text: str) -> int:
         """How many of ``text``'s words are in no phrasing, no name and no tag."""
         return sum(w not in self._vocabulary for w in text.split())
@@ -212,6 +222,25 @@ class NameMatcher:
         ``cutoff`` of the sound agreeing), closest first: "play metal music" -> "battle
         music". A library too big for the prompt gets these into the prompt of this turn."""
         found: dict[str, float] = {}
+        for similarity, name, _ in self._sounding_like(texts, cutoff):
+            found[name] = max(found.get(name, 0.0), similarity)
+        return sorted(found, key=lambda name: -found[name])[:limit]
+
+    def with_names_near(self, text: str, limit: int = 3, cutoff: float = 0.6) -> list[str]:
+        """``text`` with a run of its words replaced by a library name that sounds like it,
+        closest first: "play metal music" -> "play battle music" (both are phrasings, so
+        ``correct_name`` leaves it; the recogniser's ear decides)."""
+        found = sorted(self._sounding_like([text], cutoff), key=lambda item: -item[0])
+        # a name for the whole text is no command ("hello there" -> "d luca")
+        kept = [named for _, name, named in found if named != name]
+        return list(dict.fromkeys(kept))[:limit]
+
+    def _sounding_like(
+        self, texts: Iterable[str], cutoff: float
+    ) -> Iterable[tuple[float, str, str]]:
+        """(similarity, library name, the text with that name in place of the run of up to
+        four words it sounds like) for the runs of ``texts`` that are neither a name heard
+        nor the phrasings' own words."""
         for text in texts:
             words = text.split()
             heard = {i for span, _ in self._library_names(words) for i in range(*span)}
@@ -232,8 +261,8 @@ class NameMatcher:
                             limit=2,
                         ):
                             name = self._values[slot][index]
-                            found[name] = max(found.get(name, 0.0), similarity)
-        return sorted(found, key=lambda name: -found[name])[:limit]
+                            named = " ".join([*words[:start], name, *words[end:]])
+                            yield float(similarity), name, named
 
     def names_in(self, texts: Iterable[str]) -> list[str]:
         """The library names that ``texts`` hold as they are, each once."""
@@ -286,11 +315,12 @@ class NameMatcher:
             return True
         return self._slots_hold_names(text)
 
-    def _slots_hold_names(self, text: str) -> bool:
-        """A phrasing with slots whose slots hold names (or the phrasing's own words)."""
+    def _slots_hold_names(self, text: str, own_words: bool = True) -> bool:
+        """A phrasing with slots whose slots hold names (or, ``own_words``, the phrasing's
+        own words)."""
         for pattern, _slots, _ in self._patterns:
             match = pattern.fullmatch(text)
-            if match and all(self._is_name(words) for words in match.groups()):
+            if match and all(self._is_name(words, own_words) for words in match.groups()):
                 return True
         return False
 

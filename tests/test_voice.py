@@ -491,6 +491,11 @@ def test_a_reading_whisper_repeats_is_said_once():
     assert _unrepeated("play battle music play battle music") == "play battle music"
     assert _unrepeated("bye bye") == "bye bye"  # a phrasing, not a loop
     assert _unrepeated("play some music by some one") == "play some music by some one"
+    # a word written three times or more at the end is Whisper looping: once
+    assert _unrepeated("help help help") == "help"
+    assert _unrepeated("can you recommend some things had th th th th") == (
+        "can you recommend some things had th"
+    )
 
 
 def test_a_stretched_log_mel_is_the_same_sound_spoken_slower():
@@ -531,6 +536,24 @@ def test_names_near_are_the_library_names_that_sound_like_words_heard(matcher):
     assert "siege of laurelmor" in matcher.names_near(["put on siege of lorelomer"])
     assert matcher.names_near(["what time is it"]) == []
     assert matcher.names_near(["play the deep path"]) == []  # already a name
+
+
+def test_a_name_that_sounds_like_words_heard_is_put_in_their_place(matcher):
+    # "play metal music" is a phrasing (a genre): the name is one more candidate to score
+    assert matcher.with_names_near("play metal music")[0] == "play battle music"
+    assert matcher.with_names_near("what time is it") == []
+    # a name alone is no command: the whole text is never replaced
+    assert "battle music" not in matcher.with_names_near("metal music")
+
+
+def test_a_phrasing_with_names_in_its_slots_is_told_from_one_with_its_own_words(matcher):
+    assert matcher.is_named_phrasing("recommend some calm piano music")  # tags in slots
+    assert matcher.is_named_phrasing("play something by doug kaufman")
+    assert matcher.is_named_phrasing("help")  # a phrasing as written
+    # "come" fills the mood's place only as a word some phrasing has
+    assert matcher.is_phrasing("recommend some come piano music")
+    assert not matcher.is_named_phrasing("recommend some come piano music")
+    assert not matcher.is_named_phrasing("what's the capital of peru")
 
 
 def test_nearby_phrasings_put_a_whole_name_for_a_word_of_one(matcher):
