@@ -108,6 +108,31 @@ def test_a_description_read_as_a_question_becomes_a_search(nlu, monkeypatch, lea
         assert nlu.parse(text).intent == leaning, text
 
 
+def test_a_playlist_named_with_common_words_changes_no_other_request(nlu):
+    """A playlist "you" (made in the chat) is a name only where a playlist can be meant:
+    "thank you" stays thanks, yet "add this to you" adds to it."""
+    from assistant.nlu.entities import EntityExtractor
+    from assistant.nlu.gazetteer import Vocabulary
+
+    vocab = Vocabulary.from_nlu(nlu.data)
+    vocab.add("playlist", ["you", "evening", "road trip"])
+    named = NLU(nlu.data, nlu.encoder, nlu.model, EntityExtractor(vocab))
+    for text, intent in [
+        ("thank you", "thank"),
+        ("what are you able to do", "help"),
+        ("good evening to you", "greet"),
+    ]:
+        parse = named.parse(text)
+        assert (parse.intent, parse.entities) == (intent, []), text
+    for text, intent, playlist in [
+        ("add this to you", "playlist_add", "you"),
+        ("delete road trip", "playlist_delete", "road trip"),
+    ]:
+        parse = named.parse(text)
+        assert parse.intent == intent, text
+        assert [(e.entity, e.value) for e in parse.entities] == [("playlist", playlist)], text
+
+
 def test_low_confidence_goes_out_of_scope(nlu, monkeypatch):
     monkeypatch.setattr(nlu, "threshold", 1.01)
     parse = nlu.parse("play Battle Music")

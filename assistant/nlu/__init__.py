@@ -16,7 +16,7 @@ from pathlib import Path
 
 from assistant.nlu import file_requests, history_requests, journeys, similarity
 from assistant.nlu.description import QUESTION_INTENTS, SEARCH_INTENT, reroute
-from assistant.nlu.entities import EntityExtractor
+from assistant.nlu.entities import NO_PLAYLIST, PLAYLIST_INTENTS, EntityExtractor, is_bare_playlist
 from assistant.nlu.gazetteer import Vocabulary, catalog_vocabulary
 from assistant.nlu.intent_classifier import IntentModel, TextEncoder, load_or_train, mask
 from assistant.nlu.rasa_format import NLU_FILE, NLUData, load_nlu
@@ -95,11 +95,31 @@ class NLU:
         live = [i for i, t in enumerate(texts) if t.strip()]
         cands = {i: self.extractor.candidates(texts[i]) for i in live}
         masked = [mask(texts[i], self.extractor.select(texts[i], cands[i], None)) for i in live]
-        probs = self.model.predict(self.encoder.embed(masked)) if live else []
+        # a playlist named without the word "playlist" only counts for a playlist intent: a
+        # text holding one ("thank you", a playlist "you" made) is also read without it
+        unnamed = {
+            n: mask(texts[i], self.extractor.select(texts[i], cands[i], NO_PLAYLIST))
+            for n, i in enumerate(live)
+            if any(is_bare_playlist(c) for c in cands[i])
+        }
+        unnamed = {n: text for n, text in unnamed.items() if text != masked[n]}
+        probs = self.model.predict(self.encoder.embed([*masked, *unnamed.values()])) if live else []
+        read_without = dict(zip(unnamed, probs[len(live) :], strict=True))
+        probs = [self._surer(row, read_without.get(n)) for n, row in enumerate(probs[: len(live)])]
         out = [Parse(t, FALLBACK_INTENT, 0.0) for t in texts]
         for i, row in zip(live, probs, strict=True):
             out[i] = self._finish(texts[i], cands[i], row)
         return out
+
+    def _surer(self, named, unnamed):
+        """The intent probabilities of a text read with a bare playlist name (``named``) or
+        without it (``unnamed``): the first only if it is the surer reading and its intent
+        is one a bare playlist name counts for."""
+        if unnamed is None:
+            return named
+        intent = self.model.labels[int(named.argmax())]
+        keep = intent in PLAYLIST_INTENTS and named.max() >= unnamed.max()
+        return named if keep else unnamed
 
     def _finish(self, text: str, cands, probs) -> Parse:
         """Intent, entities and the question-or-request check of one utterance."""

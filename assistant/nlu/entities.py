@@ -41,6 +41,8 @@ INTENT_GATES = {
 PLAYLIST_INTENTS = {
     "playlist_add", "playlist_create", "playlist_delete", "playlist_export", "play_music"
 }  # fmt: skip
+#: ``select``'s intent for "any intent but a playlist's": every entity but a bare playlist name.
+NO_PLAYLIST = "<no playlist>"
 #: Longer texts are only searched in their first MAX_TEXT_CHARS characters.
 MAX_TEXT_CHARS = 1000
 
@@ -104,14 +106,19 @@ class EntityExtractor:
 
 
 def _allowed(c: Candidate, intent: str | None) -> bool:
-    if intent is None:
-        return True
+    if intent is None or intent == NO_PLAYLIST:
+        return intent is None or not is_bare_playlist(c)
     gate = INTENT_GATES.get(c.entity)
     if gate is not None and intent not in gate:
         return False
-    if c.entity == "playlist" and c.source != PATTERN and intent not in PLAYLIST_INTENTS:
+    if is_bare_playlist(c) and intent not in PLAYLIST_INTENTS:
         return False
     return True
+
+
+def is_bare_playlist(c: Candidate) -> bool:
+    """A playlist's name found without a cue ("the X playlist", "called X")."""
+    return c.entity == "playlist" and c.source != PATTERN
 
 
 #: What may stand between two words of one description ("calm, slow and quiet").
