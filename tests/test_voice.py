@@ -538,6 +538,18 @@ def test_names_near_are_the_library_names_that_sound_like_words_heard(matcher):
     assert matcher.names_near(["play the deep path"]) == []  # already a name
 
 
+def test_the_domain_prior_favours_named_phrasings_and_the_library_names(recognizer):
+    from assistant.recognizer import NAME_BONUS, OWN_WORDS_BONUS, PHRASING_BONUS, UNKNOWN_COST
+
+    prior = recognizer.prior
+    # both phrasings; one holds a library name (Whisper's own prior favours "metal")
+    assert prior("play battle music") - prior("play metal music") == NAME_BONUS
+    # "come" stands in the mood's place only as a phrasing's own word
+    gap = prior("recommend some calm piano music") - prior("recommend some come piano music")
+    assert gap == PHRASING_BONUS - OWN_WORDS_BONUS
+    assert prior("what's the capital of peru") == -UNKNOWN_COST  # no phrasing, one word unknown
+
+
 def test_a_name_that_sounds_like_words_heard_is_put_in_their_place(matcher):
     # "play metal music" is a phrasing (a genre): the name is one more candidate to score
     assert matcher.with_names_near("play metal music")[0] == "play battle music"
