@@ -444,7 +444,9 @@ class Recognizer:
         know to known words or names (a respelled name may make a phrasing: "... i max
         tech" -> "... i maxstack" -> "how many tracks by maxstack"), the sound-alike snap
         of old, and library names in place of words that sound like them even where the
-        reading is a phrasing ("play metal music" -> "play battle music")."""
+        reading is a phrasing ("play metal music" -> "play battle music"), with the
+        phrasing closest to each ("how many tracks am i stuck" -> "... tracks maxstack"
+        -> "how many tracks by maxstack")."""
         out: list[str] = []
         for rank, reading in enumerate(readings[:2]):
             named = self.names.correct_name(reading.text).text
@@ -455,6 +457,7 @@ class Recognizer:
             ]
             snapped = self.names.correct(reading.text).text
             renamed = self.names.with_names_near(reading.text, 2 - rank, RESCORE_SIMILARITY)
+            renamed += [t for r in renamed for t, _ in self.names.nearby(r, 1, RESCORE_SIMILARITY)]
             for text in [named, *found, *respelled, *again, snapped, *renamed]:
                 if text and text not in out:
                     out.append(text)
