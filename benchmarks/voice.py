@@ -203,7 +203,7 @@ def main() -> int:
     started = time.perf_counter()
     assistant = Assistant.from_defaults(db_url=db_url, player=None)
     load_model(args.threads)
-    recognizer = Recognizer.for_catalog(getattr(assistant, "catalog", None))
+    recognizer = Recognizer.for_assistant(assistant)
     setup_s = time.perf_counter() - started
     hangover = EndpointerConfig().hangover_s
     early = EndpointerConfig().early_s

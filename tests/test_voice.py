@@ -550,6 +550,26 @@ def test_the_domain_prior_favours_named_phrasings_and_the_library_names(recogniz
     assert prior("what's the capital of peru") == -UNKNOWN_COST  # no phrasing, one word unknown
 
 
+def test_a_request_the_nlu_understands_in_new_words_is_favoured_like_a_phrasing():
+    """People ask in words the NLU data lacks: a text the NLU reads as a request, every word
+    known, gets the bonus a phrasing by its own words gets; an unknown word or the NLU's
+    fallback gets none, and a phrasing needs no NLU."""
+    from assistant.nlu import RasaNLU
+    from assistant.recognizer import OWN_WORDS_BONUS
+    from tests.dialogue_library import shared_models
+
+    rec = Recognizer(LIBRARY, shared_models()[1])
+    texts = ["skip to the next song", "what is the capital of peru", "play battle music"]
+    assert rec.understood(texts) == {"skip to the next song"}
+    assert Recognizer(LIBRARY).understood(texts) == set()  # no NLU, no guess
+    gap = rec.prior("skip to the next song", True) - rec.prior("skip to the next song")
+    assert gap == OWN_WORDS_BONUS
+    # a Rasa server that does not answer leaves the choice to Whisper's ear (the turn's own
+    # parse says what is wrong)
+    gone = Recognizer(LIBRARY, RasaNLU("http://127.0.0.1:9"))
+    assert gone.understood(texts) == set()
+
+
 def test_a_name_that_sounds_like_words_heard_is_put_in_their_place(matcher):
     # "play metal music" is a phrasing (a genre): the name is one more candidate to score
     assert matcher.with_names_near("play metal music")[0] == "play battle music"

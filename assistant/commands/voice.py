@@ -40,7 +40,7 @@ def run(args) -> int:
     from assistant.dialogue import Assistant
 
     assistant = Assistant.from_defaults(db_url=args.db, checkpoint=args.checkpoint, player=player)
-    recognizer = Recognizer.for_catalog(getattr(assistant, "catalog", None))
+    recognizer = Recognizer.for_assistant(assistant)
     if speech is not None:
         load_model()  # loaded before the clock starts: a file's speech has already ended
         ended = time.perf_counter()  # a file's speech has ended before we start
