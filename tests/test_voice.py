@@ -548,6 +548,10 @@ def test_the_domain_prior_favours_named_phrasings_and_the_library_names(recogniz
     gap = prior("recommend some calm piano music") - prior("recommend some come piano music")
     assert gap == PHRASING_BONUS - OWN_WORDS_BONUS
     assert prior("what's the capital of peru") == -UNKNOWN_COST  # no phrasing, one word unknown
+    # a title that is a common word ("Silence") is no sign of a library name
+    titled = Recognizer({"artist": ["Maxstack"], "track": ["Silence", "Battle Music"]}).prior
+    assert titled("play battle music") - titled("play silence") == NAME_BONUS
+    assert titled("play something by maxstack") == titled("play battle music")
 
 
 def test_a_request_the_nlu_understands_in_new_words_is_favoured_like_a_phrasing():
