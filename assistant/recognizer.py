@@ -42,6 +42,7 @@ finds much likelier, so a command heard right stays as heard.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import math
 import os
@@ -90,7 +91,7 @@ OWN_WORDS_BONUS = 4.0
 # names what is in it, and Whisper's own language model favours common words ("play metal
 # music" for "play battle music"). 2 / 3 / 4 / 5.5 turned 1 / 3 / 4 / 4 takes of the
 # benchmark's own commands right and, on its held-out sets, 1 / 1 / 2 / 3; none wrong.
-# Only a name that is no common word counts (``Recognizer._distinct``): it changed none of
+# Only a name that is no common word counts (``_distinct``): it changed none of
 # the benchmark's 704 takes, and in a big library most common words are a track's title.
 NAME_BONUS = 4.0
 # A text that is no phrasing but that the NLU reads as one of the assistant's requests at
@@ -184,9 +185,15 @@ def preload() -> threading.Thread:
 
 
 def _tokenizer():
+    """Whisper's tokenizer, read once per model folder (the prompt and the prior use it)."""
+    return _tokenizer_at(str(model_dir() / "tokenizer.json"))
+
+
+@functools.lru_cache(maxsize=2)
+def _tokenizer_at(path: str):
     from tokenizers import Tokenizer
 
-    return Tokenizer.from_file(str(model_dir() / "tokenizer.json"))
+    return Tokenizer.from_file(path)
 
 
 def build_prompt(commands: Iterable[str], names: Iterable[str], budget: int = PROMPT_TOKENS) -> str:
@@ -276,6 +283,13 @@ def _pieced(name: str, tokenizer: Any) -> bool:
     )
 
 
+def _distinct(name: str) -> bool:
+    """A library name that is no common word: one of two words or more ("Battle Music"), or
+    of a word Whisper's tokenizer pieces together ("Maxstack"). In a big library most common
+    words are some track's title ("Silence", "Something", "Help!")."""
+    return " " in name or _pieced(name, _tokenizer())
+
+
 def _spoken(name: str) -> str:
     return " ".join(re.sub(r"\([^)]*\)|\[[^\]]*\]", " ", name).split())
 
@@ -339,20 +353,16 @@ class Recognizer:
         self.pad_frames = PAD_FRAMES
         self.stretch = STRETCH
         self._prompt_ids: list[int] | None = None
-        self._distinct_names: dict[str, bool] = {}
-        self._name_tokenizer: Any | None = None
         self._audio: list[np.ndarray] = []
-
-    @classmethod
-    def for_catalog(cls, catalog: Any | None, nlu: Any | None = None) -> Recognizer:
-        from assistant.voice import catalog_names
-
-        return cls(catalog_names(catalog) if catalog is not None else None, nlu)
 
     @classmethod
     def for_assistant(cls, assistant: Any) -> Recognizer:
         """A recogniser with the names of the assistant's catalog and its NLU."""
-        return cls.for_catalog(getattr(assistant, "catalog", None), getattr(assistant, "nlu", None))
+        from assistant.voice import catalog_names
+
+        catalog = getattr(assistant, "catalog", None)
+        names = catalog_names(catalog) if catalog is not None else None
+        return cls(names, getattr(assistant, "nlu", None))
 
     def start(self) -> None:
         self._audio = []
@@ -450,8 +460,8 @@ class Recognizer:
         ]
         understood = self.understood(near_best)
         ranked = [
-            score + self.prior(text, text in understood)
-            for text, score in zip(texts, scores, strict=True)
+            score + self.prior(text, True) if text in understood else value
+            for text, score, value in zip(texts, scores, plain, strict=True)
         ]
         best = texts[int(np.argmax(ranked))]
         return Correction(best, None, own[0], None, 0.0, self.names.is_phrasing(best))
@@ -467,18 +477,8 @@ class Recognizer:
         else:
             weaker = understood or self.names.is_phrasing(text)
             bonus = OWN_WORDS_BONUS if weaker else 0.0
-        bonus += NAME_BONUS if any(map(self._distinct, self.names.names_in([text]))) else 0.0
+        bonus += NAME_BONUS if any(map(_distinct, self.names.names_in([text]))) else 0.0
         return bonus - UNKNOWN_COST * self.names.unknown_words(text)
-
-    def _distinct(self, name: str) -> bool:
-        """A library name that is no common word: one of two words or more ("Battle Music"),
-        or of a word Whisper's tokenizer pieces together ("Maxstack"). In a big library most
-        common words are some track's title ("Silence", "Something", "Help!")."""
-        if name not in self._distinct_names:
-            if self._name_tokenizer is None:
-                self._name_tokenizer = _tokenizer()
-            self._distinct_names[name] = " " in name or _pieced(name, self._name_tokenizer)
-        return self._distinct_names[name]
 
     def understood(self, texts: list[str]) -> set[str]:
         """The ``texts`` that are no phrasing, have only words the assistant knows, and that
